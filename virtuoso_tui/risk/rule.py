@@ -1,0 +1,49 @@
+"""The RiskRule contract: a pre-trade check that allows, resizes or rejects an OrderIntent.
+
+Rules see a RiskContext (portfolio, market prices, recent order times, equity history) built by the
+order manager; they never place or cancel orders themselves. The strictest verdict wins: any reject
+rejects; otherwise the smallest resize applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from virtuoso_tui.model import OrderIntent, Position, RiskDecision
+
+
+@dataclass(slots=True)
+class RiskContext:
+    """What a rule may look at. Prices are the latest marks per symbol; `equity` in quote."""
+
+    now: int
+    equity: float
+    start_of_day_equity: float
+    peak_equity: float
+    positions: dict[str, Position]
+    marks: dict[str, float]
+    order_times: list[int] = field(default_factory=list)   # ms timestamps of recent submissions
+    returns: dict[str, list[float]] = field(default_factory=dict)  # per-symbol recent returns
+    halted: str = ""  # non-empty: trading halted, with the reason
+
+    def mark(self, symbol: str) -> float | None:
+        return self.marks.get(symbol)
+
+
+class RiskRule:
+    """Base class of a risk rule. Subclasses set `name` and implement `check`."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    enabled_by_default: ClassVar[bool] = True
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+
+    def check(self, intent: OrderIntent, ctx: RiskContext) -> RiskDecision:
+        raise NotImplementedError
+
+    def usage(self, ctx: RiskContext) -> str:
+        """A line for the `risk` command: the limit and how much of it is used."""
+        return ""
