@@ -7,6 +7,8 @@ name is reported and the first registered wins. Notification hooks return nothin
 plugin's notification is caught, the plugin is marked failed with the error, and the rest carry on.
 
 Arguments are passed by keyword; an implementation may accept any subset of a spec's arguments.
+Every registration hook receives `config`: the plugin's own `[plugins.<name>]` table from virtuoso.toml
+(an empty dict when absent), so a plugin reads its settings without reaching into the host.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def virtuoso_sources() -> list[type[Source]]:
+def virtuoso_sources(config: dict[str, Any]) -> list[type[Source]]:
     """Data sources by name (`sim`, `replay`, `ccxt`, `binance`, `bybit`, ...).
 
     Return a list of `virtuoso_tui.api.Source` subclasses. The host instantiates the one the user
@@ -43,7 +45,7 @@ def virtuoso_sources() -> list[type[Source]]:
 
 
 @hookspec
-def virtuoso_faces() -> list[type[Face]]:
+def virtuoso_faces(config: dict[str, Any]) -> list[type[Face]]:
     """Prism faces. Return a list of `virtuoso_tui.api.Face` subclasses.
 
     A face has a `name`, a `default_weight`, `components` (name -> weight) and `requires` (the data
@@ -55,7 +57,7 @@ def virtuoso_faces() -> list[type[Face]]:
 
 
 @hookspec
-def virtuoso_risk_rules() -> list[type[RiskRule]]:
+def virtuoso_risk_rules(config: dict[str, Any]) -> list[type[RiskRule]]:
     """Pre-trade risk rules. Return a list of `virtuoso_tui.api.RiskRule` subclasses.
 
     Each rule is built with its `[risk.NAME]` options (absent section = rule disabled unless the rule
@@ -65,7 +67,7 @@ def virtuoso_risk_rules() -> list[type[RiskRule]]:
 
 
 @hookspec
-def virtuoso_executors() -> list[type[Executor]]:
+def virtuoso_executors(config: dict[str, Any]) -> list[type[Executor]]:
     """Executors by name: `paper`, `live`, and execution algorithms (`twap`, `vwap`, `iceberg`).
 
     Return a list of `virtuoso_tui.api.Executor` subclasses. The order manager hands them orders that
@@ -74,7 +76,7 @@ def virtuoso_executors() -> list[type[Executor]]:
 
 
 @hookspec
-def virtuoso_strategies() -> list[type[Strategy]]:
+def virtuoso_strategies(config: dict[str, Any]) -> list[type[Strategy]]:
     """Strategies by name (`prism`, `sma_cross`, ...), used by paper, live and backtests alike.
 
     Return a list of `virtuoso_tui.api.Strategy` subclasses. A strategy sees closed candles and
@@ -83,7 +85,7 @@ def virtuoso_strategies() -> list[type[Strategy]]:
 
 
 @hookspec
-def virtuoso_commands() -> list[Command]:
+def virtuoso_commands(config: dict[str, Any]) -> list[Command]:
     """Verbs for the command language (TUI command bar and headless stdin).
 
     Return a list of `virtuoso_tui.api.Command` instances: `verb`, `usage`, `help`, and
@@ -93,17 +95,17 @@ def virtuoso_commands() -> list[Command]:
 
 
 @hookspec
-def virtuoso_alert_rules() -> list[AlertRule]:
+def virtuoso_alert_rules(config: dict[str, Any]) -> list[AlertRule]:
     """Monitor conditions evaluated on every signal: return `virtuoso_tui.api.AlertRule` instances."""
 
 
 @hookspec
-def virtuoso_alert_sinks() -> list[AlertSink]:
+def virtuoso_alert_sinks(config: dict[str, Any]) -> list[AlertSink]:
     """Where alerts go besides the UI and the database: return `virtuoso_tui.api.AlertSink` instances."""
 
 
 @hookspec
-def virtuoso_panels() -> list[Any]:
+def virtuoso_panels(config: dict[str, Any]) -> list[Any]:
     """Extra TUI panels: return a list of Textual widget classes (constructed with no arguments).
 
     Only the TUI calls this hook, so only a plugin's panel module needs to import textual.

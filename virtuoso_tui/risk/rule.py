@@ -2,7 +2,9 @@
 
 Rules see a RiskContext (portfolio, market prices, recent order times, equity history) built by the
 order manager; they never place or cancel orders themselves. The strictest verdict wins: any reject
-rejects; otherwise the smallest resize applies.
+rejects; otherwise the smallest resize applies (`combine`). A rule with `halts = True` (daily loss,
+drawdown) that rejects puts the whole account in a trading halt, lifted only by `risk reset`; while
+halted only reduce-only orders pass. Built-in rules live in plugins/virtuoso_risk.
 """
 
 from __future__ import annotations
@@ -37,9 +39,19 @@ class RiskRule:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     enabled_by_default: ClassVar[bool] = True
+    #: A reject from this rule halts trading until `risk reset` (daily loss, drawdown).
+    halts: ClassVar[bool] = False
+    #: Every option the rule understands, with its default; unknown options are a config error.
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.options = dict(options or {})
+        opts = dict(options or {})
+        opts.pop("enabled", None)
+        unknown = set(opts) - set(self.defaults)
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "none"
+            raise ValueError(f"[risk.{self.name}] has no option {sorted(unknown)[0]!r} (options: {known})")
+        self.options = {**self.defaults, **opts}
 
     def check(self, intent: OrderIntent, ctx: RiskContext) -> RiskDecision:
         raise NotImplementedError
@@ -47,3 +59,14 @@ class RiskRule:
     def usage(self, ctx: RiskContext) -> str:
         """A line for the `risk` command: the limit and how much of it is used."""
         return ""
+
+
+def combine(decisions: list[RiskDecision], amount: float) -> RiskDecision:
+    """The strictest verdict: the first reject, else the smallest resize below `amount`, else allow."""
+    for d in decisions:
+        if d.action == "reject":
+            return d
+    resizes = [d for d in decisions if d.action == "resize" and d.amount is not None and d.amount < amount]
+    if resizes:
+        return min(resizes, key=lambda d: d.amount)  # type: ignore[arg-type,return-value]
+    return RiskDecision.allow("all")

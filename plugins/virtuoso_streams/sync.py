@@ -1,0 +1,178 @@
+"""Order book synchronisation state machines, free of I/O so faults can be driven through them fast.
+
+`BinanceDepthSync` follows Binance's documented procedure for a local book from the diff stream:
+buffer diffs, fetch a REST snapshot, drop buffered events with u <= lastUpdateId, require the first
+applied event to straddle the snapshot (spot: U <= lastUpdateId+1; USDⓈ-M futures: pu <= lastUpdateId),
+then check continuity (spot: U == previous u + 1; futures: pu == previous u). `BybitBookSync` follows
+Bybit v5: a snapshot (or u == 1) resets the book, each delta must carry u == previous u + 1.
+A gap, or a book that comes out crossed, drops the book (nothing more is emitted for it) and asks the
+caller, through the returned `need_resync` flag, for a new snapshot (Binance: REST; Bybit: resubscribe).
+Duplicates and stale events (u <= the book's sequence) are ignored silently.
+
+Emitted records (virtuoso_tui.model): a BookSnapshot with the sequence when a book becomes valid, then
+a BookDelta per applied event with `prev_sequence` = the sequence it follows, so MarketState's own
+OrderBook can check continuity again. Neighbours: localbook.py keeps the levels; binance.py and
+bybit.py own the sockets and call these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from virtuoso_tui.model import BookDelta, BookSnapshot
+
+from virtuoso_streams.localbook import LocalBook
+from virtuoso_streams.messages import BinanceDepth, BinanceDepthSnapshot, BybitBook
+
+
+@dataclass
+class SyncResult:
+    events: list = field(default_factory=list)
+    need_resync: bool = False
+    reason: str = ""
+
+
+def _levels(levels: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    # msgspec already decoded each level as a (float, float) tuple
+    return tuple(levels)
+
+
+class BinanceDepthSync:
+    """One symbol's depth sync. States: 'buffering' (waiting for a snapshot) and 'live'."""
+
+    #: buffered diffs kept while a snapshot is fetched; beyond this the oldest are dropped and the
+    #: snapshot will be found too old, which just means one more fetch
+    max_buffer = 5_000
+
+    def __init__(self, symbol: str, *, futures: bool, snapshot_depth: int | None = None) -> None:
+        self.symbol = symbol
+        self.futures = futures
+        self.snapshot_depth = snapshot_depth
+        self.book = LocalBook(symbol)
+        self.state = "buffering"
+        self.buffer: list[BinanceDepth] = []
+        self.first_pending = False  # the next applied event must straddle the snapshot
+        self.resyncs = 0
+        self.ignored = 0
+        self.last_reason = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.state == "live"
+
+    def _drop(self, reason: str, keep: BinanceDepth | None) -> SyncResult:
+        self.state = "buffering"
+        self.buffer = [keep] if keep is not None else []
+        self.book.sequence = None
+        self.resyncs += 1
+        self.last_reason = reason
+        return SyncResult(need_resync=True, reason=reason)
+
+    def on_diff(self, d: BinanceDepth) -> SyncResult:
+        if self.state == "buffering":
+            self.buffer.append(d)
+            if len(self.buffer) > self.max_buffer:
+                del self.buffer[0]
+            return SyncResult()
+        return self._apply(d, SyncResult())
+
+    def _apply(self, d: BinanceDepth, out: SyncResult) -> SyncResult:
+        book = self.book
+        seq = book.sequence
+        if d.u <= seq:
+            self.ignored += 1  # duplicate or stale, already in the book
+            return out
+        if self.first_pending:
+            ok = (d.pu is not None and d.pu <= seq) if self.futures else d.U <= seq + 1
+        else:
+            ok = d.pu == seq if self.futures else d.U == seq + 1
+        if not ok:
+            r = self._drop(f"{self.symbol}: sequence gap (book at {seq}, event U={d.U} u={d.u} pu={d.pu})", d)
+            r.events = out.events
+            return r
+        book.apply(d.b, d.a, d.u, d.T or d.E)
+        self.first_pending = False
+        if book.crossed:
+            r = self._drop(f"{self.symbol}: crossed book after update u={d.u}", None)
+            r.events = out.events
+            return r
+        out.events.append(BookDelta(self.symbol, d.T or d.E, _levels(d.b), _levels(d.a), d.u, seq))
+        return out
+
+    def on_snapshot(self, snap: BinanceDepthSnapshot, ts: int) -> SyncResult:
+        """Apply a REST snapshot to the buffered diffs. `ts` (ms) stamps the BookSnapshot record."""
+        last = snap.lastUpdateId
+        pending = [d for d in self.buffer if d.u > last]
+        if pending:
+            first = pending[0]
+            straddles = (first.pu is not None and first.pu <= last) if self.futures else first.U <= last + 1
+            if not straddles:
+                # the snapshot is older than the oldest event we hold: fetch again, keep buffering
+                self.buffer = pending
+                self.last_reason = f"{self.symbol}: snapshot {last} older than buffered U={first.U}"
+                return SyncResult(need_resync=True, reason=self.last_reason)
+        self.book.reset(snap.bids, snap.asks, last, ts)
+        out = SyncResult()
+        if self.book.crossed:
+            return self._drop(f"{self.symbol}: crossed REST snapshot {last}", None)
+        self.state = "live"
+        self.first_pending = True
+        self.buffer = []
+        bids, asks = self.book.top(self.snapshot_depth)
+        out.events.append(BookSnapshot(self.symbol, snap.T or snap.E or ts, bids, asks, last))
+        for d in pending:
+            out = self._apply(d, out)
+            if out.need_resync:
+                break
+        return out
+
+
+class BybitBookSync:
+    """One symbol's Bybit v5 orderbook.N sync: snapshot resets, delta needs u == previous u + 1."""
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.book = LocalBook(symbol)
+        self.live = False
+        self.resyncs = 0
+        self.ignored = 0
+        self.last_reason = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.live
+
+    def _drop(self, reason: str, out: SyncResult) -> SyncResult:
+        self.live = False
+        self.book.sequence = None
+        self.resyncs += 1
+        self.last_reason = reason
+        out.need_resync = True
+        out.reason = reason
+        return out
+
+    def on_message(self, kind: str, data: BybitBook, ts: int) -> SyncResult:
+        out = SyncResult()
+        book = self.book
+        if kind == "snapshot" or data.u == 1:
+            book.reset(data.b, data.a, data.u, ts)
+            if book.crossed:
+                return self._drop(f"{self.symbol}: crossed snapshot u={data.u}", out)
+            self.live = True
+            bids, asks = book.top()
+            out.events.append(BookSnapshot(self.symbol, ts, bids, asks, data.u))
+            return out
+        if not self.live:
+            self.ignored += 1  # deltas before the (re)subscription snapshot mean nothing
+            return out
+        seq = book.sequence
+        if data.u <= seq:
+            self.ignored += 1
+            return out
+        if data.u != seq + 1:
+            return self._drop(f"{self.symbol}: sequence gap (book at {seq}, delta u={data.u})", out)
+        book.apply(data.b, data.a, data.u, ts)
+        if book.crossed:
+            return self._drop(f"{self.symbol}: crossed book after delta u={data.u}", out)
+        out.events.append(BookDelta(self.symbol, ts, _levels(data.b), _levels(data.a), data.u, seq))
+        return out

@@ -1,0 +1,252 @@
+"""The engine: asyncio orchestration of one data flow, sources -> MarketState -> prism -> trading.
+
+The engine owns one MarketState per symbol, pulls records from the selected source, applies them,
+asks the prism for a signal when something it reads has changed (at most once per `score_interval_ms`
+of MARKET time per symbol, and always when a candle closes), hands market events to the trading desk
+(paper matching, stops, algorithms) and publishes everything on the EventBus. It knows no view: the
+TUI, the headless printer and the storage recorder are subscribers.
+
+Time is market time: the newest timestamp the source has yielded. Nothing here reads the wall clock
+to make a decision, which is what lets a replay, a backtest and a paper run of the same data agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from virtuoso_tui.bus import EventBus
+from virtuoso_tui.market.source import Source
+from virtuoso_tui.market.state import MarketState
+from virtuoso_tui.model import (
+    BookDelta,
+    BookSnapshot,
+    Candle,
+    Funding,
+    Liquidation,
+    LongShortRatio,
+    OpenInterest,
+    Ticker,
+    Trade,
+)
+from virtuoso_tui.model.market import SourceHealth
+
+log = logging.getLogger(__name__)
+
+_TOPIC = {
+    Trade: "trade", BookSnapshot: "book", BookDelta: "book", Ticker: "ticker", Funding: "funding",
+    OpenInterest: "open_interest", Liquidation: "liquidation", LongShortRatio: "long_short", Candle: "candle",
+}
+
+#: events between forced yields to the loop when a source never suspends (speed 0)
+_YIELD_EVERY = 256
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        source: Source,
+        symbols: Sequence[str],
+        bus: EventBus | None = None,
+        timeframes: Sequence[str] = ("1m", "5m", "15m", "1h", "4h"),
+        prism: Any = None,
+        desk: Any = None,
+        storage: Any = None,
+        host: Any = None,
+        score_interval_ms: int = 1_000,
+        record: Sequence[str] = ("candles", "signals"),
+        candle_capacity: int = 1_000,
+    ) -> None:
+        self.source = source
+        self.symbols = list(symbols)
+        self.bus = bus or EventBus()
+        self.prism = prism
+        self.desk = desk
+        self.storage = storage
+        self.host = host
+        self.score_interval_ms = score_interval_ms
+        self.record = set(record)
+        self.states: dict[str, MarketState] = {
+            s: MarketState(s, tuple(timeframes), capacity=candle_capacity) for s in self.symbols
+        }
+        self.signals: dict[str, Any] = {}
+        self.now = 0
+        self.events_seen = 0
+        self._last_scored: dict[str, int] = {}
+        self._dirty: dict[str, set[str]] = {s: set() for s in self.symbols}
+        self._last_minute = 0
+        self._stop = asyncio.Event()
+        self._pending_candles: list[Candle] = []
+        self._pending_signals: list[Any] = []
+        self._last_flush = time.monotonic()
+        self.stopped_reason = ""
+
+    # ------------------------------------------------------------------ lifecycle
+    def stop(self, reason: str = "stopped") -> None:
+        if not self._stop.is_set():
+            self.stopped_reason = reason
+            self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self, *, wall_seconds: float | None = None, market_seconds: float | None = None) -> None:
+        """Consume the source until it ends, `stop()` is called, or a duration passes."""
+        self.bus.publish("lifecycle", {"state": "starting", "symbols": self.symbols})
+        if self.desk is not None and hasattr(self.desk, "start"):
+            self.desk.start()
+        pump = asyncio.ensure_future(self._pump(market_seconds))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        waiters = {pump, stopper}
+        try:
+            done, _ = await asyncio.wait(waiters, timeout=wall_seconds, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                self.stop("duration reached")
+            if pump in done and pump.exception() is not None:
+                raise pump.exception()
+        finally:
+            for task in waiters:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+            await self._shutdown()
+
+    async def _pump(self, market_seconds: float | None) -> None:
+        end_ts: int | None = None
+        n = 0
+        gc_frozen = False
+        events = self.source.events()
+        try:
+            async for event in events:
+                if isinstance(event, SourceHealth):
+                    self.bus.publish("health", event)
+                    continue
+                if end_ts is None and market_seconds is not None:
+                    end_ts = event.ts + int(market_seconds * 1000)
+                if end_ts is not None and event.ts > end_ts:
+                    self.stop("market duration reached")
+                    break
+                self.process(event)
+                n += 1
+                if n % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                    if self._stop.is_set():
+                        break
+                    if not gc_frozen and n >= 20_000:
+                        # long-lived state is built: keep the collector off it (worst-case latency)
+                        gc.collect()
+                        gc.freeze()
+                        gc_frozen = True
+                self._maybe_flush()
+            else:
+                self.stop("source ended")
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _shutdown(self) -> None:
+        try:
+            await self.source.close()
+        except Exception:  # noqa: BLE001
+            log.exception("source close failed")
+        if self.desk is not None and hasattr(self.desk, "stop"):
+            self.desk.stop()
+        self.flush()
+        self.bus.publish("lifecycle", {"state": "stopped", "reason": self.stopped_reason})
+
+    # ------------------------------------------------------------------ the data flow
+    def process(self, event: Any) -> None:
+        """Apply one market record: state, views, trading, and (when due) the prism."""
+        state = self.states.get(event.symbol)
+        if state is None:
+            return
+        self.events_seen += 1
+        if event.ts > self.now:
+            self.now = event.ts
+        touched = state.apply(event)
+        topic = _TOPIC.get(type(event))
+        if topic and topic != "candle" and self.bus.has_subscribers(topic):
+            self.bus.publish(topic, event)
+        self._after_apply(state, touched)
+        if self.desk is not None:
+            self.desk.on_event(event, state)
+        minute = self.now // 60_000
+        if minute != self._last_minute:
+            self._last_minute = minute
+            for other in self.states.values():
+                if other is not state:
+                    self._after_apply(other, other.advance(self.now))
+
+    def _after_apply(self, state: MarketState, touched: frozenset[str]) -> None:
+        if not touched:
+            return
+        closed = [k for k in touched if k.startswith("candles:")]
+        for kind in closed:
+            candle = state.candles[kind.split(":", 1)[1]].last
+            if candle is not None:
+                self.bus.publish("candle", candle)
+                if "candles" in self.record and self.storage is not None:
+                    self._pending_candles.append(candle)
+        if self.prism is None:
+            return
+        dirty = self._dirty[state.symbol]
+        dirty.update(touched)
+        last = self._last_scored.get(state.symbol, 0)
+        if closed or self.now - last >= self.score_interval_ms:
+            self.score(state.symbol)
+
+    def score(self, symbol: str) -> Any:
+        """Run the prism for one symbol now and publish the signal."""
+        state = self.states[symbol]
+        touched = frozenset(self._dirty[symbol])
+        self._dirty[symbol].clear()
+        self._last_scored[symbol] = self.now
+        signal = self.prism.update(state, touched)
+        if signal is None:
+            return None
+        self.signals[symbol] = signal
+        self.bus.publish("signal", signal)
+        if self.host is not None:
+            self.host.notify("virtuoso_on_signal", signal=signal)
+        if self.desk is not None and hasattr(self.desk, "on_signal"):
+            self.desk.on_signal(signal, state)
+        if "signals" in self.record and self.storage is not None:
+            self._pending_signals.append(signal)
+        return signal
+
+    # ------------------------------------------------------------------ commands
+    def execute(self, line: str, selected_symbol: str | None = None) -> Any:
+        """Run one command-language line through the trading desk (TUI command bar, headless stdin)."""
+        if self.desk is None:
+            raise RuntimeError("trading is not available in this mode")
+        return self.desk.execute(line, selected_symbol or self.symbols[0])
+
+    # ------------------------------------------------------------------ storage
+    def _maybe_flush(self) -> None:
+        if (self._pending_candles or self._pending_signals) and time.monotonic() - self._last_flush > 1.0:
+            self.flush()
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        if self.storage is None:
+            return
+        candles, self._pending_candles = self._pending_candles, []
+        signals, self._pending_signals = self._pending_signals, []
+        try:
+            if candles:
+                self.storage.write_candles(candles)
+            for sig in signals:
+                self.storage.write_signal(
+                    sig.symbol, sig.ts, sig.score, sig.side, sig.confidence,
+                    {name: face.score for name, face in sig.faces.items()},
+                )
+        except Exception as exc:  # noqa: BLE001 - storage trouble is shown, never fatal to the feed
+            log.exception("storage write failed")
+            self.bus.publish("error", {"message": f"storage write failed: {exc}", "source": "storage"})
