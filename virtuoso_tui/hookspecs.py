@@ -114,14 +114,14 @@ def virtuoso_panels(config: dict[str, Any]) -> list[Any]:
 
 @hookspec
 def virtuoso_on_signal(signal: Signal) -> None:
-    """Called for every confluence Signal (one per symbol per scoring pass)."""
+    """Called for every confluence Signal (one per symbol per scoring pass), after the bus has it."""
 
 
 @hookspec
 def virtuoso_on_fill(fill: Fill) -> None:
-    """Called for every fill, paper or live."""
+    """Called for every fill, paper or live, after the portfolio has booked it."""
 
 
 @hookspec
 def virtuoso_on_alert(alert: Alert) -> None:
-    """Called for every alert raised by the monitor, the risk rules or the host."""
+    """Called for every alert raised by the monitor, the risk rules or the host, after it is stored."""
