@@ -140,6 +140,11 @@ class BlendedFace(Face):
     #: fewer closed candles than this on a timeframe: that timeframe is n/a for this face
     min_candles: ClassVar[int] = 35
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.component_requires and not cls.__dict__.get("requires"):
+            cls.requires = frozenset().union(*cls.component_requires.values())
+
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
         self._tf_cache: dict[tuple[str, str], tuple[tuple, dict[str, Reading]]] = {}
@@ -191,8 +196,7 @@ class BlendedFace(Face):
         tf_readings, views = ({}, {})
         if available & self.candle_components:
             tf_readings, views = self._timeframe_readings(state, timeframes)
-        stream_names = (available - self.candle_components) & set(self.components) | (
-            available & set(self.confidence_rows) - self.candle_components)
+        stream_names = available - self.candle_components
         cache = self._stream_cache.setdefault(state.symbol, {})
         stale = {c for c in stream_names if c not in cache or kinds is None or self.component_requires[c] & kinds}
         if stale:

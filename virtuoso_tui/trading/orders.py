@@ -1,0 +1,362 @@
+"""The order manager: the one door every order goes through (keyboard, stdin, strategy, algorithm,
+plugin), and the explicit order state machine.
+
+    new -> submitted -> partially_filled -> filled | cancelled | expired
+    new -> rejected;  submitted -> filled | cancelled | rejected | expired
+
+`submit(intent)` gives the order a deterministic client id (session prefix + counter, so a replay or a
+backtest produces the same ids), runs sizing then EVERY risk rule (strictest wins; a reject from a
+`halts` rule halts trading), and only then hands it to an executor. Every transition is written to the
+journal (trading/journal.py; virtuoso_tui.storage in the app) BEFORE it is acted on: before the
+executor sees the order, before a fill moves the portfolio or is announced. `restore()` rebuilds open
+orders, fills, positions and cash from the journal after a crash; `reconcile()` compares with what the
+executors hold. Timestamps come from `now()` (market time), never the wall clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from virtuoso_tui.model import Fill, Order, OrderIntent, OrderStatus, OrderType, RiskDecision
+from virtuoso_tui.risk.rule import RiskContext, RiskRule, combine
+from virtuoso_tui.trading.executor import Executor
+from virtuoso_tui.trading.journal import OrderJournal
+from virtuoso_tui.trading.portfolio import Portfolio
+
+S = OrderStatus
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.NEW: frozenset({S.SUBMITTED, S.REJECTED}),
+    S.SUBMITTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED}),
+    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED}),
+    S.FILLED: frozenset(), S.CANCELLED: frozenset(), S.REJECTED: frozenset(), S.EXPIRED: frozenset(),
+}
+DAY_MS = 86_400_000
+#: Size tolerance: a fill within this fraction of the order amount completes it (float dust).
+_DUST = 1e-9
+
+
+class IllegalTransition(Exception):
+    """An order was asked to move between states the state machine does not connect."""
+
+
+def check_transition(old: OrderStatus, new: OrderStatus, client_id: str = "") -> None:
+    if new not in TRANSITIONS[old]:
+        raise IllegalTransition(f"order {client_id} cannot go from {old.value} to {new.value}")
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    unknown: list[str] = field(default_factory=list)      # open at the executor, unknown to us
+    missing: list[str] = field(default_factory=list)      # open here, not at the executor
+    resubmitted: list[str] = field(default_factory=list)  # missing at a volatile (paper) executor, re-placed
+
+
+@dataclass(slots=True)
+class RestoreReport:
+    open_orders: list[str]
+    fills: int
+    positions: int
+    interrupted: list[str]  # journalled NEW but never submitted before the crash: rejected now
+
+
+Emit = Callable[[str, Any], None]
+
+
+class OrderManager:
+    def __init__(self, journal: OrderJournal, portfolio: Portfolio, executors: dict[str, Executor],
+                 rules: list[RiskRule], now: Callable[[], int], *,
+                 sizer: Callable[[OrderIntent, RiskContext], OrderIntent] | None = None,
+                 session: str = "vt", default_executor: str = "paper", emit: Emit | None = None,
+                 order_window_ms: int = 3_600_000) -> None:
+        self.journal = journal
+        self.portfolio = portfolio
+        self.executors = dict(executors)
+        self.rules = list(rules)
+        self.now = now
+        self.sizer = sizer
+        self.session = session
+        self.default_executor = default_executor
+        self.emit: Emit = emit or (lambda topic, payload: None)
+        self.orders: dict[str, Order] = {}
+        self.open: dict[str, Order] = {}
+        self.fill_listeners: list[Callable[[Fill, Order], None]] = []
+        self.order_times: deque[int] = deque()
+        self.order_window_ms = order_window_ms
+        self._seq = 0
+        self._fill_ids: set[str] = set()
+        self.halted: str = journal.get_account("halt", "") or ""
+        self.start_of_day_equity: float = journal.get_account("start_of_day_equity", portfolio.equity())
+        self.peak_equity: float = journal.get_account("peak_equity", portfolio.equity())
+        self._day: int | None = journal.get_account("day", None)
+        for ex in self.executors.values():
+            ex.bind(self)
+
+    # -- ids and journal ----------------------------------------------------------------------------
+    def next_client_id(self) -> str:
+        self._seq += 1
+        return f"{self.session}-{self._seq:06d}"
+
+    def _write(self, order: Order, reason: str = "") -> None:
+        self.journal.upsert_order(order)
+        self.journal.append_order_event(order.client_id, order.updated_ts, order.status.value, order.filled,
+                                        order.average_price, reason or order.reason)
+
+    def _transition(self, order: Order, status: OrderStatus, reason: str = "") -> None:
+        """Journal the new state, then apply it in memory and announce it."""
+        check_transition(order.status, status, order.client_id)
+        new = replace(order, status=status, updated_ts=self.now(), reason=reason or order.reason)
+        self._write(new, reason)
+        order.status, order.updated_ts, order.reason = new.status, new.updated_ts, new.reason
+        if status.is_terminal:
+            self.open.pop(order.client_id, None)
+        self.emit("order", replace(order))
+
+    # -- the door -----------------------------------------------------------------------------------
+    def submit(self, intent: OrderIntent, executor: str | None = None) -> Order:
+        """Size, risk-check and send one intent. Returns the Order (REJECTED with a reason when refused).
+        Submitting a client id that exists returns that order and sends nothing (idempotent)."""
+        if intent.client_id and intent.client_id in self.orders:
+            return self.orders[intent.client_id]
+        name = executor or self.default_executor
+        ts = self.now()
+        cid = intent.client_id or self.next_client_id()
+        ctx = self.risk_context()
+        problem = self._validate(intent, name)
+        if not problem and intent.reduce_only:
+            intent, problem = self._clamp_reduce_only(intent)
+        if not problem and self.sizer is not None:
+            intent = self.sizer(intent, ctx)
+            if not intent.amount > 0:
+                problem = "sizing left nothing to trade"
+        order = Order(cid, intent.symbol, intent.side, intent.type, intent.amount, intent.price,
+                      intent.stop_price, intent.reduce_only, intent.post_only, executor=name,
+                      origin=intent.origin, created_ts=ts, updated_ts=ts)
+        self._write(order)
+        self.orders[cid] = order
+        self.open[cid] = order
+        self.emit("order", replace(order))
+        if problem:
+            self._transition(order, S.REJECTED, problem)
+            self.emit("error", {"message": problem, "client_id": cid})
+            return order
+        decision = self.check_risk(intent, ctx)
+        if decision.action == "reject":
+            self._transition(order, S.REJECTED, f"{decision.rule}: {decision.reason}")
+            self.emit("error", {"message": f"{decision.rule}: {decision.reason}", "client_id": cid})
+            return order
+        reason = ""
+        if decision.action == "resize" and decision.amount is not None:
+            order.amount = decision.amount
+            reason = f"resized by {decision.rule}: {decision.reason}"
+        self._transition(order, S.SUBMITTED, reason)
+        self.order_times.append(ts)
+        self.executors[name].submit(replace(order))
+        return order
+
+    def _validate(self, intent: OrderIntent, executor: str) -> str:
+        if executor not in self.executors:
+            return f"no executor named {executor!r} (have: {', '.join(self.executors)})"
+        if not (math.isfinite(intent.amount) and intent.amount > 0):
+            return f"the order amount must be positive, not {intent.amount:g}"
+        if intent.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and not (intent.price or 0) > 0:
+            return f"a {intent.type.value} order needs a positive price"
+        if intent.type in (OrderType.STOP, OrderType.STOP_LIMIT) and not (intent.stop_price or 0) > 0:
+            return f"a {intent.type.value} order needs a positive stop price"
+        return ""
+
+    def _clamp_reduce_only(self, intent: OrderIntent) -> tuple[OrderIntent, str]:
+        pos = self.portfolio.positions.get(intent.symbol)
+        held = pos.amount if pos is not None else 0.0
+        if held == 0 or (held > 0) == (intent.side == "buy"):
+            return intent, f"reduce-only {intent.side} has no {intent.symbol} position to reduce"
+        return intent.with_amount(min(intent.amount, abs(held))), ""
+
+    def check_risk(self, intent: OrderIntent, ctx: RiskContext) -> RiskDecision:
+        """Every rule sees the sized intent; the strictest verdict wins. A rule that raises rejects
+        (fail closed). A reject from a `halts` rule halts trading until reset_halt()."""
+        if self.halted and not intent.reduce_only:
+            return RiskDecision.reject("halt", f"trading is halted ({self.halted}); 'risk reset' lifts it")
+        decisions = []
+        for rule in self.rules:
+            try:
+                decisions.append(rule.check(intent, ctx))
+            except Exception as exc:  # noqa: BLE001 - a broken rule must not let orders through
+                decisions.append(RiskDecision.reject(rule.name, f"rule failed: {exc}"))
+        d = combine(decisions, intent.amount)
+        if d.action == "reject":
+            rule = next((r for r in self.rules if r.name == d.rule), None)
+            if rule is not None and rule.halts and not intent.reduce_only:
+                self.set_halt(f"{d.rule}: {d.reason}")
+        return d
+
+    def set_halt(self, reason: str) -> None:
+        self.journal.set_account("halt", reason)
+        self.halted = reason
+        self.emit("alert", {"level": "error", "message": f"trading halted: {reason}", "source": "risk"})
+
+    def reset_halt(self) -> None:
+        self.journal.set_account("halt", "")
+        self.halted = ""
+        eq = self.portfolio.equity()
+        self.start_of_day_equity = self.peak_equity = eq
+        self.journal.set_account("start_of_day_equity", eq)
+        self.journal.set_account("peak_equity", eq)
+
+    def cancel(self, client_id: str) -> Order:
+        """Ask the executor to cancel; the CANCELLED state comes back through report_status."""
+        order = self.orders.get(client_id)
+        if order is None:
+            raise KeyError(f"no order with id {client_id!r}")
+        if order.status.is_terminal:
+            raise IllegalTransition(f"order {client_id} is already {order.status.value}")
+        self.journal.append_order_event(client_id, self.now(), "cancel_requested", order.filled,
+                                        order.average_price, "")
+        if not self.executors[order.executor].cancel(client_id) and order.status.is_open:
+            # The executor no longer holds it (e.g. lost on restart): cancel our record too.
+            self._transition(order, S.CANCELLED, "not open at the executor")
+        return order
+
+    def cancel_all(self, symbol: str | None = None) -> list[Order]:
+        return [self.cancel(o.client_id) for o in list(self.open.values())
+                if symbol is None or o.symbol == symbol]
+
+    # -- reports from executors (ExecutionSink) ------------------------------------------------------
+    def report_status(self, client_id: str, status: OrderStatus, reason: str = "") -> None:
+        order = self.orders[client_id]
+        if order.status is status and status is not S.PARTIALLY_FILLED:
+            return
+        self._transition(order, status, reason)
+
+    def report_fill(self, fill: Fill) -> None:
+        order = self.orders.get(fill.client_id)
+        if order is None:
+            self.emit("error", {"message": f"fill for unknown order {fill.client_id}", "fill_id": fill.fill_id})
+            return
+        if fill.fill_id and fill.fill_id in self._fill_ids:
+            return
+        filled = order.filled + fill.amount
+        avg = ((order.average_price or 0.0) * order.filled + fill.price * fill.amount) / filled
+        status = S.FILLED if filled >= order.amount * (1 - _DUST) else S.PARTIALLY_FILLED
+        check_transition(order.status, status, order.client_id)
+        if not fill.fill_id:
+            fill = replace(fill, fill_id=f"{order.client_id}-{len(self._fill_ids) + 1}")
+        new = replace(order, status=status, filled=filled, average_price=avg, fee=order.fee + fill.fee,
+                      updated_ts=fill.ts)
+        with self.journal.atomic():
+            self.journal.insert_fill(fill)
+            self._write(new)
+            self.portfolio.apply_fill(fill)
+            pos = self.portfolio.positions[fill.symbol]
+            self.journal.upsert_position(pos, fill.ts)
+            self.journal.set_account("cash", self.portfolio.cash)
+        self._fill_ids.add(fill.fill_id)
+        order.status, order.filled, order.average_price = new.status, new.filled, new.average_price
+        order.fee, order.updated_ts = new.fee, new.updated_ts
+        if status.is_terminal:
+            self.open.pop(order.client_id, None)
+        self.emit("fill", fill)
+        self.emit("order", replace(order))
+        self.emit("position", replace(pos))
+        for listener in self.fill_listeners:
+            listener(fill, order)
+
+    def report_funding(self, symbol: str, ts: int, rate: float, mark: float) -> None:
+        pos = self.portfolio.positions.get(symbol)
+        if pos is None or not pos.amount:
+            return
+        with self.journal.atomic():
+            payment = self.portfolio.apply_funding(symbol, rate, mark)
+            self.journal.upsert_position(pos, ts)
+            self.journal.set_account("cash", self.portfolio.cash)
+        self.emit("position", replace(pos))
+        self.emit("alert", {"level": "info", "source": "funding", "symbol": symbol,
+                            "message": f"funding {symbol}: {'paid' if payment > 0 else 'received'} "
+                                       f"{abs(payment):.4f} at rate {rate:.6f}"})
+
+    def report_liquidation(self, symbol: str, ts: int, price: float, amount: float, fee: float) -> None:
+        """The venue closed `amount` (signed: the ORDER's side sign) of a position: record it as an
+        order of origin 'liquidation' that never passed risk (the venue did it, not us)."""
+        side = "buy" if amount > 0 else "sell"
+        order = Order(self.next_client_id(), symbol, side, OrderType.MARKET, abs(amount), reduce_only=True,
+                      executor="venue", origin="liquidation", created_ts=ts, updated_ts=ts)
+        self._write(order)
+        self.orders[order.client_id] = order
+        self.open[order.client_id] = order
+        self._transition(order, S.SUBMITTED, "liquidated")
+        self.report_fill(Fill(order.client_id, symbol, side, ts, price, abs(amount), fee, "taker"))
+        self.emit("alert", {"level": "error", "source": "paper", "symbol": symbol,
+                            "message": f"{symbol} position liquidated at {price:g}"})
+
+    # -- context, equity, recovery ------------------------------------------------------------------
+    def risk_context(self) -> RiskContext:
+        now = self.now()
+        while self.order_times and self.order_times[0] < now - self.order_window_ms:
+            self.order_times.popleft()
+        pf = self.portfolio
+        eq = pf.equity()
+        held = [s for s, p in pf.positions.items() if p.amount]
+        returns = {s: pf.symbol_returns(s, 200).tolist() for s in set(held) | set(pf.marks)} if held else {}
+        return RiskContext(now, eq, self.start_of_day_equity, max(self.peak_equity, eq), pf.positions,
+                           pf.marks, list(self.order_times), returns, self.halted)
+
+    def update_equity(self, ts: int) -> float:
+        """Sample equity at market time `ts`: journal it, roll the trading day, track the peak."""
+        eq = self.portfolio.record_equity(ts)
+        day = ts // DAY_MS
+        with self.journal.atomic():
+            self.journal.write_equity(ts, eq)
+            if day != self._day:
+                self._day, self.start_of_day_equity = day, eq
+                self.journal.set_account("day", day)
+                self.journal.set_account("start_of_day_equity", eq)
+            if eq > self.peak_equity:
+                self.peak_equity = eq
+                self.journal.set_account("peak_equity", eq)
+        return eq
+
+    def restore(self) -> RestoreReport:
+        """Rebuild orders, open orders, positions and cash from the journal (after a crash)."""
+        orders = self.journal.orders()
+        self.orders = {o.client_id: o for o in orders}
+        self.open = {o.client_id: o for o in orders if o.status.is_open}
+        prefix = f"{self.session}-"
+        seqs = [int(c[len(prefix):]) for c in self.orders if c.startswith(prefix) and c[len(prefix):].isdigit()]
+        self._seq = max(seqs, default=0)
+        fills = self.journal.fills()
+        self._fill_ids = {f.fill_id for f in fills}
+        cash = self.journal.get_account("cash", self.portfolio.cash)
+        scratch = Portfolio(0.0)
+        for f in fills:  # trade statistics (for Kelly) are derived, not stored
+            scratch.apply_fill(f)
+        self.portfolio.restore(self.journal.positions(), cash)
+        self.portfolio.stats = scratch.stats
+        self.halted = self.journal.get_account("halt", "") or ""
+        interrupted = [o.client_id for o in self.open.values() if o.status is S.NEW]
+        for cid in interrupted:
+            self._transition(self.orders[cid], S.REJECTED, "interrupted before submission")
+        return RestoreReport(sorted(self.open), len(fills), len(self.portfolio.open_positions()), interrupted)
+
+    def reconcile(self, executor: str | None = None) -> ReconcileReport:
+        """Compare our open orders with each executor's. A volatile (paper) executor lost its book on
+        restart, so our open orders are re-placed there; elsewhere differences are surfaced as alerts."""
+        report = ReconcileReport()
+        for name, ex in self.executors.items():
+            if executor is not None and name != executor:
+                continue
+            theirs = ex.open_ids()
+            ours = {c for c, o in self.open.items() if o.executor == name and o.status is not S.NEW}
+            report.unknown += sorted(theirs - ours)
+            for cid in sorted(ours - theirs):
+                if ex.volatile:
+                    ex.submit(replace(self.orders[cid]))
+                    report.resubmitted.append(cid)
+                else:
+                    report.missing.append(cid)
+        for cid in report.unknown + report.missing:
+            self.emit("alert", {"level": "warning", "source": "reconcile",
+                                "message": f"order {cid} differs between the journal and the executor"})
+        return report
