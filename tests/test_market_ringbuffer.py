@@ -34,7 +34,7 @@ def test_matches_a_plain_list_over_ten_times_capacity(capacity):
             ts = np.arange(i, i + n, dtype=np.int64)
             price = rng.random(n)
             rb.extend(ts=ts, price=price)
-            ref.extend(zip(ts.tolist(), price.tolist()))
+            ref.extend(zip(ts.tolist(), price.tolist(), strict=True))
             i += n
         else:
             p = float(rng.random())
@@ -57,7 +57,7 @@ def test_memory_is_bounded_and_preallocated():
         rb.append_values(i, float(i))
     assert len(rb) == 1000 and rb.total == 10_000
     assert rb.nbytes == before == 2 * 1000 * (8 + 8)
-    assert all(a is b for a, b in zip(arrays, (rb._cols[n] for n in rb.names)))  # never reallocated
+    assert all(a is b for a, b in zip(arrays, (rb._cols[n] for n in rb.names), strict=True))  # never reallocated
     assert rb.column("ts")[0] == 9000 and rb.column("ts")[-1] == 9999
 
 

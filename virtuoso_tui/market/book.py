@@ -175,10 +175,17 @@ class OrderBook:
                 self.version += 1
                 return False
         bids, asks = self._bids, self._asks
-        for price, size in delta.bids:
-            bids.set(float(price), float(size))
-        for price, size in delta.asks:
-            asks.set(float(price), float(size))
+        # _Side.set inlined: this loop is the book's hot path (one call per level costs ~30%)
+        for side, levels in ((bids, delta.bids), (asks, delta.asks)):
+            sizes, prices = side.sizes, side.prices
+            for price, size in levels:
+                if size > 0:
+                    if price not in sizes:
+                        insort(prices, price)
+                    sizes[price] = size
+                elif price in sizes:
+                    del sizes[price]
+                    del prices[bisect_left(prices, price)]
         max_levels = self.max_levels
         if len(bids.prices) > max_levels:
             bids.trim(max_levels)

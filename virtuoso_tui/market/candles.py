@@ -5,7 +5,8 @@ close, volume, buy_volume float64; trades int64) and one FORMING candle as plain
 three ways, all driven by MarketState (state.py):
   * `add_trade`  - the base timeframe built from trades (OHLCV, taker-buy volume, trade count);
   * `fold`       - a higher timeframe aggregated from CLOSED lower candles (never sampled);
-  * `append` / `set_forming` - candles a source gives directly (exchange klines), stored as they are.
+  * `append` / `set_forming` - candles a source gives directly (exchange klines), stored as they are;
+  * `rebuild` - a higher candle recomputed from the lower series after a lower kline was corrected.
 
 Buckets are UTC aligned: a candle's open time is floor(ts / period) * period. Missing is missing: a
 period with no trades produces NO candle (the series has a gap, never an invented flat candle), and
@@ -128,7 +129,7 @@ class CandleSeries:
                 return False
             r = self._buf.row(-1)
             old = (r["open"], r["high"], r["low"], r["close"], r["volume"], r["buy_volume"], r["trades"])
-            if all(a == b or (a != a and b != b) for a, b in zip(old, values)):
+            if all(a == b or (a != a and b != b) for a, b in zip(old, values, strict=True)):
                 return False
             self._buf.replace_last(open=candle.open, high=candle.high, low=candle.low, close=candle.close,
                                    volume=candle.volume, buy_volume=candle.buy_volume, trades=candle.trades)
@@ -270,6 +271,29 @@ class CandleSeries:
                 closed.append(done)
         return closed
 
+    def rebuild(self, bucket: int, lower: CandleSeries) -> bool:
+        """Recompute this series' candle for `bucket` from the closed candles of `lower` after one of
+        them was corrected. Only the forming candle or the newest closed one can be rebuilt, and only
+        while `lower` still holds the whole bucket; returns whether anything was rebuilt."""
+        last_ts = self._buf.last("ts")
+        if bucket != self._f_ts and bucket != last_ts:
+            return False
+        ts = lower.ts
+        i, j = np.searchsorted(ts, [bucket, bucket + self.period_ms])
+        if i == j or (i == 0 and lower.total > len(lower)):
+            return False  # nothing there, or the bucket's start has fallen out of the lower ring
+        o, c = float(lower.open[i]), float(lower.close[j - 1])
+        h, low = float(lower.high[i:j].max()), float(lower.low[i:j].min())
+        v, bv, n = float(lower.volume[i:j].sum()), float(lower.buy_volume[i:j].sum()), int(lower.trades[i:j].sum())
+        if bucket == self._f_ts:
+            self._f_open, self._f_high, self._f_low, self._f_close = o, h, low, c
+            self._f_volume, self._f_buy, self._f_trades = v, bv, n
+            self._f_version += 1
+        else:
+            self._buf.replace_last(open=o, high=h, low=low, close=c, volume=v, buy_volume=bv, trades=n)
+            self.version += 1
+        return True
+
     def close_until(self, now_ms: int) -> Candle | None:
         """Close the forming candle when its period has ended by `now_ms` (quiet markets)."""
         if self._f_ts is not None and now_ms >= self._f_ts + self.period_ms:
@@ -303,6 +327,8 @@ def resample(
     trades when given); empty arrays for empty input.
     """
     ts = np.asarray(ts, dtype=np.int64)
+    if ts.ndim != 1:
+        raise ValueError(f"resample needs 1-d arrays, got ts of shape {ts.shape}")
     cols = {"open": open, "high": high, "low": low, "close": close, "volume": volume}
     if buy_volume is not None:
         cols["buy_volume"] = buy_volume
@@ -310,7 +336,7 @@ def resample(
         cols["trades"] = trades
     cols = {k: np.asarray(v) for k, v in cols.items()}
     bad = [k for k, v in cols.items() if v.shape != ts.shape]
-    if ts.ndim != 1 or bad:
+    if bad:
         raise ValueError(f"resample needs 1-d arrays of one length ({len(ts)}); mismatched: {bad or ['ts']}")
     to_ms = int(to_ms)
     if to_ms <= 0:
@@ -351,7 +377,7 @@ def candles_from_trades(
     ts = np.asarray(ts, dtype=np.int64)
     price = np.asarray(price, dtype=np.float64)
     amount = np.asarray(amount, dtype=np.float64)
-    if not (ts.shape == price.shape == amount.shape) or ts.ndim != 1:
+    if ts.ndim != 1 or not (ts.shape == price.shape == amount.shape):
         raise ValueError("candles_from_trades needs 1-d ts, price and amount of one length")
     if len(ts) > 1 and np.diff(ts).min() < 0:
         raise ValueError("candles_from_trades needs trades in time order")

@@ -106,7 +106,7 @@ class RingBuffer:
         if len(values) != len(self._arrays):
             raise ValueError(f"expected {len(self._arrays)} values ({self._names}), got {len(values)}")
         i = self._slot()
-        for a, v in zip(self._arrays, values):
+        for a, v in zip(self._arrays, values, strict=True):
             a[i] = v
 
     def extend(self, **arrays: np.ndarray) -> None:
@@ -181,4 +181,4 @@ class RingBuffer:
         if not -n <= index < n:
             raise IndexError(f"row {index} out of range for {n} rows")
         i = self._start + (index % n)
-        return {name: a[i].item() for name, a in zip(self._names, self._arrays)}
+        return {name: a[i].item() for name, a in zip(self._names, self._arrays, strict=True)}

@@ -77,7 +77,7 @@ class MarketState:
             raise ValueError("MarketState needs at least one timeframe")
         periods = [timeframe_ms(tf) for tf in timeframes]
         base_ms = periods[0]
-        for tf, ms, prev in zip(timeframes[1:], periods[1:], periods):
+        for tf, ms, prev in zip(timeframes[1:], periods[1:], periods, strict=False):
             if ms <= prev or ms % base_ms:
                 raise ValueError(
                     f"timeframes must increase and be multiples of the base {timeframes[0]}; {tf} is not ({timeframes})"
@@ -219,6 +219,7 @@ class MarketState:
             # the source gives this timeframe itself: stop building it (no double counting)
             self._direct.add(tf)
             series._reset_forming()
+            series.feeder = None  # the venue's forming kline already holds the newest trades
             if tf == self.base:
                 self._origin = None
         if self.last_price is None or self._last_trade_ts is None:
@@ -226,13 +227,20 @@ class MarketState:
         if not c.closed:
             series.set_forming(c)
             return _NONE
+        corrected = series.last_ts == c.ts
         if not series.append(c):
             return _NONE
         touched = {self._closed_kind[tf]}
         if tf == self.base:
             if self._origin is None:
                 self._set_origin(c.ts)
-            self._fold_up(c, touched)
+            if corrected:  # already folded once: rebuild the higher candles holding it, never add twice
+                for s in self._higher:
+                    bucket = c.ts - c.ts % s.period_ms
+                    if s.timeframe not in self._direct and s.rebuild(bucket, series) and s.last_ts == bucket:
+                        touched.add(self._closed_kind[s.timeframe])  # a closed candle changed
+            else:
+                self._fold_up(c, touched)
         self._seen.update(touched)
         return frozenset(touched)
 
