@@ -6,6 +6,9 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import tomli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from virtuoso_tui import config as cfg
 from virtuoso_tui.config import (
@@ -175,7 +178,13 @@ def test_storage_path_forms():
     ("[timeframes]\nmtf = \"7m\"\n",
      "virtuoso.toml:2: timeframes.mtf must be one of 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 8h, 1d, got '7m'"),
     ("[timeframes]\nltf = \"1h\"\n",
-     "virtuoso.toml:1: timeframes.mtf (15m) must not be shorter than timeframes.ltf (1h)"),
+     "virtuoso.toml:2: timeframes.ltf (1h) must not be longer than timeframes.mtf (15m)"),
+    ("[timeframes]\nhtf = \"5m\"\n",
+     "virtuoso.toml:2: timeframes.htf (5m) must not be shorter than timeframes.mtf (15m)"),
+    ("[timeframes]\nbase = \"3m\"\n",
+     "virtuoso.toml:2: timeframes.base (3m) must divide timeframes.ltf (5m)"),
+    ("[timeframes]\nbase = \"3m\"\nltf = \"5m\"\n",
+     "virtuoso.toml:3: timeframes.ltf (5m) must be a whole number of timeframes.base candles (3m)"),
     ("[risk.max_drawdown]\npct = -5\n", "virtuoso.toml:2: risk.max_drawdown.pct must be >= 0, got -5"),
     ("[risk.max_position]\namount = {\"BTC/USDT\" = -1}\n",
      "virtuoso.toml:2: risk.max_position.amount.\"BTC/USDT\" must be >= 0, got -1"),
@@ -324,3 +333,33 @@ def test_check_report_is_effective_config_and_round_trips(user_dir, tmp_path):
     assert "seed = 9" in report and 'orderflow = "my-plugin"' in report
     assert parse_config(dump_toml(s.to_dict()), env={}) == s          # effective config, exactly
     assert isinstance(s, Settings)
+
+
+# ---------------------------------------------------------------- properties
+
+_names = st.one_of(st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True), st.sampled_from(["a.b", "x y", "é"]))
+_scalars = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
+                     st.booleans(), st.text(alphabet="ab#=[]{}\"'\\$ \n", max_size=8))
+_tables = st.recursive(st.dictionaries(_names, _scalars, max_size=4),
+                       lambda inner: st.dictionaries(_names, st.one_of(_scalars, inner,
+                                                                       st.lists(_scalars, max_size=3)),
+                                                     max_size=4), max_leaves=12)
+
+
+def _leaves(d: dict, path: tuple = ()):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, path + (k,))
+        else:
+            yield path + (k,), v
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(_names, _tables, min_size=1, max_size=3))
+def test_dump_reads_back_and_locator_finds_every_key(data):
+    text = dump_toml(data)
+    assert cfg._Builder("", "f", {}).interpolate(tomli.loads(text), ()) == data
+    found = locate_keys(text)
+    lines = text.splitlines()
+    for path, _ in _leaves(data):
+        assert lines[found[path] - 1].startswith(cfg.dotted(path[-1:]) + " = ")

@@ -31,22 +31,27 @@ class UserError(Exception):
     """Something the user can fix; printed as one sentence, exit status 2."""
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
+    """Options accepted before and after a subcommand. On a subparser they default to SUPPRESS so a
+    value given before the subcommand (`virtuoso --config X plugins`) is not overwritten by None."""
+    d = {"default": argparse.SUPPRESS} if sub else {}
     g = parser.add_argument_group("common options")
-    g.add_argument("--config", metavar="PATH", help="config file (default: ./virtuoso.toml, then the user config dir)")
-    g.add_argument("--source", metavar="NAME", help="data source plugin (default from config: sim)")
-    g.add_argument("--symbols", metavar="S,S", help="comma-separated symbols (ccxt unified form)")
-    g.add_argument("--seed", type=int, help="seed for the simulated market")
-    g.add_argument("--speed", type=float, help="market speed: 1 = real time, 0 = as fast as possible")
-    g.add_argument("--plugins-dir", action="append", default=[], metavar="DIR", help="load drop-in plugin files")
-    g.add_argument("--db", metavar="PATH", help="database file ('' for none, ':memory:' for a throwaway one)")
-    g.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
+    g.add_argument("--config", metavar="PATH", help="config file (default: ./virtuoso.toml, then the user config dir)",
+                   **d)
+    g.add_argument("--source", metavar="NAME", help="data source plugin (default from config: sim)", **d)
+    g.add_argument("--symbols", metavar="S,S", help="comma-separated symbols (ccxt unified form)", **d)
+    g.add_argument("--seed", type=int, help="seed for the simulated market", **d)
+    g.add_argument("--speed", type=float, help="market speed: 1 = real time, 0 = as fast as possible", **d)
+    g.add_argument("--plugins-dir", action="append", metavar="DIR", help="load drop-in plugin files",
+                   **(d or {"default": []}))
+    g.add_argument("--db", metavar="PATH", help="database file ('' for none, ':memory:' for a throwaway one)", **d)
+    g.add_argument("-v", "--verbose", action="count", help="more logging on stderr", **(d or {"default": 0}))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="virtuoso", description="Virtuoso: a terminal trading console.")
     parser.add_argument("--version", action="version", version=f"virtuoso {__version__}")
-    _common(parser)
+    _common(parser, sub=False)
     parser.add_argument("--no-ui", action="store_true", help="headless: JSON lines on stdout, logs on stderr")
     parser.add_argument("--duration", type=float, metavar="S", help="headless: exit after S seconds (wall clock)")
     parser.add_argument("--market-seconds", type=float, metavar="S",

@@ -760,9 +760,14 @@ def _validate(s: Settings, b: _Builder, raw: dict[str, Any]) -> None:
     for name in ("ltf", "mtf", "htf"):
         value = getattr(tf, name)
         if TIMEFRAMES[value] < TIMEFRAMES[getattr(tf, previous)]:
-            raise b.error(("timeframes", name), f"({value}) must not be shorter than "
-                          f"timeframes.{previous} ({getattr(tf, previous)})")
+            if given(("timeframes", name), ("timeframes", previous))[-1] == name:
+                raise b.error(("timeframes", name), f"({value}) must not be shorter than "
+                              f"timeframes.{previous} ({getattr(tf, previous)})")
+            raise b.error(("timeframes", previous), f"({getattr(tf, previous)}) must not be longer than "
+                          f"timeframes.{name} ({value})")
         if TIMEFRAMES[value] % base_ms:
+            if given(("timeframes", name), ("timeframes", "base"))[-1] == "base":
+                raise b.error(("timeframes", "base"), f"({tf.base}) must divide timeframes.{name} ({value})")
             raise b.error(("timeframes", name), f"({value}) must be a whole number of "
                           f"timeframes.base candles ({tf.base})")
         previous = name

@@ -40,7 +40,8 @@ class Runtime:
 def build_host(settings: Any, plugins_dirs: Iterable[str] = (), *, entry_points: bool = True) -> PluginHost:
     p = settings.plugins
     return PluginHost.load(
-        allow=p.allow, block=p.block, plugins_dirs=plugins_dirs, trace=p.trace, entry_points=entry_points
+        allow=p.allow, block=p.block, plugins_dirs=plugins_dirs, trace=p.trace, entry_points=entry_points,
+        plugin_config={name: p.options_for(name) for name in p.options},
     )
 
 
@@ -92,7 +93,7 @@ def build_runtime(
     bus = EventBus()
     source_name = source or settings.source.name
     symbols = list(symbols or settings.general.symbols)
-    options = dict(settings.sources.get(source_name, {}))
+    options = settings.source_options(source_name)
     options.setdefault("seed", settings.general.seed if seed is None else seed)
     if seed is not None:
         options["seed"] = seed
@@ -105,7 +106,7 @@ def build_runtime(
     if path:
         from virtuoso_tui.storage import Storage
 
-        storage = Storage(path)
+        storage = Storage(path, retention_days=settings.storage.retention_days, record=settings.storage.record)
 
     prism = build_prism(host, settings) if with_prism else None
     tf = settings.timeframes
