@@ -30,6 +30,8 @@ _EXPORTS = {
     "Strategy": "virtuoso_tui.trading.strategy",
     "StrategyContext": "virtuoso_tui.trading.strategy",
     "Executor": "virtuoso_tui.trading.executor",
+    "ExecutionAlgo": "virtuoso_tui.trading.algos",
+    "ExitPlan": "virtuoso_tui.trading.stops",
     "Command": "virtuoso_tui.trading.commands",
     "CommandError": "virtuoso_tui.trading.commands",
     # monitor

@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="print JSON instead of tables")
     analyze.add_argument("--warmup", type=float, default=6 * 3600,
                          help="market seconds of data to gather before scoring (sim/replay)")
+    record = sub.add_parser("record", help="record market data to a database for replay and backtests")
+    _common(record)
+    record.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (wall clock)")
+    record.add_argument("--market-seconds", type=float, metavar="S", help="stop after S seconds of market time")
+    record.add_argument("--kinds", metavar="K,K", help="what to record (default: every market kind)")
     try:
         from virtuoso_tui.backtest.cli import add_backtest_commands
     except ImportError:
@@ -176,6 +181,42 @@ def cmd_tui(args: argparse.Namespace) -> int:
         runtime.close()
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from virtuoso_tui.recorder import MARKET_KINDS, Recorder
+    from virtuoso_tui.storage import Storage
+
+    settings = _settings(args)
+    db = getattr(args, "db", None)
+    if not db:
+        raise UserError("record needs a database file: --db PATH")
+    kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds else list(MARKET_KINDS)
+    args.db = ""  # the engine's own storage stays off; the recorder owns the file
+    runtime = _runtime(args, settings, with_prism=False, with_trading=False)
+    storage = Storage(db, retention_days=0, record=kinds)
+    try:
+        recorder = Recorder(runtime.bus, storage, kinds=kinds, source=runtime.source.name,
+                            candle_timeframe=settings.timeframes.base)
+    except ValueError as exc:
+        storage.close()
+        raise UserError(str(exc)) from None
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runtime.engine.stop, f"signal {sig.name}")
+        await runtime.engine.run(wall_seconds=args.duration, market_seconds=args.market_seconds)
+
+    try:
+        asyncio.run(main())
+    finally:
+        recorder.close()
+        storage.close()
+        runtime.close()
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(recorder.counts.items()))
+    print(f"recorded {summary} to {db}", file=sys.stderr)
+    return 0
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     import json
 
@@ -222,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_plugins(args)
         if args.command == "analyze":
             return cmd_analyze(args)
+        if args.command == "record":
+            return cmd_record(args)
         if args.command in ("backtest", "optimize", "walkforward") and hasattr(args, "handler"):
             return int(args.handler(args) or 0)
         if args.no_ui:

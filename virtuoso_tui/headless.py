@@ -66,6 +66,8 @@ def to_record(topic: str, payload: Any) -> dict[str, Any]:
         body = _plain(payload)
         if not isinstance(body, dict):
             body = {"value": body}
+        if "type" in body:  # an order's own type (market, limit...) must not hide the topic
+            body["order_type"] = body.pop("type")
     return {"type": topic, **body}
 
 
@@ -124,4 +126,5 @@ async def read_commands(engine: Any, stream: TextIO | None = None) -> None:
         except Exception as exc:  # noqa: BLE001 - a bad command is a message, never a crash
             engine.bus.publish("error", {"message": str(exc), "command": line})
             continue
-        engine.bus.publish("command", {"command": line, "result": _plain(result)})
+        if getattr(result, "ok", True):  # a refused command has already published its error
+            engine.bus.publish("command", {"command": line, "result": getattr(result, "message", _plain(result))})

@@ -71,7 +71,9 @@ def virtuoso_executors(config: dict[str, Any]) -> list[type[Executor]]:
     """Executors by name: `paper`, `live`, and execution algorithms (`twap`, `vwap`, `iceberg`).
 
     Return a list of `virtuoso_tui.api.Executor` subclasses. The order manager hands them orders that
-    have passed risk; they report fills and state changes back through the manager.
+    have passed risk; they report fills and state changes back through the manager. Execution
+    algorithms subclass `virtuoso_tui.api.ExecutionAlgo` instead: they slice a parent order into
+    child orders that go through the order manager (and so through every risk rule) one by one.
     """
 
 

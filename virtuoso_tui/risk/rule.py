@@ -25,7 +25,7 @@ class RiskContext:
     peak_equity: float
     positions: dict[str, Position]
     marks: dict[str, float]
-    order_times: list[int] = field(default_factory=list)   # ms timestamps of recent submissions
+    order_times: list[int] = field(default_factory=list)   # ms timestamps of recent submissions, oldest first
     returns: dict[str, list[float]] = field(default_factory=dict)  # per-symbol recent returns
     halted: str = ""  # non-empty: trading halted, with the reason
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
-    from virtuoso_tui.model import Fill, Funding, Order, OrderStatus, Trade
+    from virtuoso_tui.model import Fill, Funding, Order, OrderStatus, Position, Trade
 
 
 class ExecutionSink(Protocol):
@@ -27,6 +27,10 @@ class ExecutionSink(Protocol):
     def report_funding(self, symbol: str, ts: int, rate: float, mark: float) -> None: ...
 
     def report_liquidation(self, symbol: str, ts: int, price: float, amount: float, fee: float) -> None: ...
+
+    def position_of(self, symbol: str) -> Position | None: ...
+
+    def margin_shortfall(self, symbol: str, side: str, amount: float, price: float) -> float: ...
 
 
 class Executor:

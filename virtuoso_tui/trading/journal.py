@@ -31,8 +31,19 @@ class OrderJournal(Protocol):
     def orders(self) -> list[Order]: ...
     def open_orders(self) -> list[Order]: ...
     def fills(self) -> list[Fill]: ...
-    def positions(self) -> list[Position]: ...
-    def atomic(self) -> contextlib.AbstractContextManager[Any]: ...
+    def positions(self) -> list[Position] | dict[str, Position]: ...
+
+
+def journal_atomic(journal: Any) -> contextlib.AbstractContextManager[Any]:
+    """One transaction over several journal writes (a fill, its order state, its position, the cash):
+    the journal's `atomic()`, else its sqlite-utils `db.atomic()` (virtuoso_tui.storage.Storage),
+    else no grouping (each write is still durable on its own)."""
+    if hasattr(journal, "atomic"):
+        return journal.atomic()
+    db = getattr(journal, "db", None)
+    if db is not None and hasattr(db, "atomic"):
+        return db.atomic()
+    return contextlib.nullcontext()
 
 
 _SCHEMA = """

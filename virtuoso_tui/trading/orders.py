@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from virtuoso_tui.model import Fill, Order, OrderIntent, OrderStatus, OrderType, RiskDecision
+from virtuoso_tui.model import Alert, Fill, Order, OrderIntent, OrderStatus, OrderType, Position, RiskDecision
 from virtuoso_tui.risk.rule import RiskContext, RiskRule, combine
 from virtuoso_tui.trading.executor import Executor
-from virtuoso_tui.trading.journal import OrderJournal
+from virtuoso_tui.trading.journal import OrderJournal, journal_atomic
 from virtuoso_tui.trading.portfolio import Portfolio
 
 S = OrderStatus
@@ -37,6 +37,14 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 DAY_MS = 86_400_000
 #: Size tolerance: a fill within this fraction of the order amount completes it (float dust).
 _DUST = 1e-9
+
+
+def _copy(o: Order) -> Order:
+    """A snapshot of an order (for events and executors); positional, as dataclasses.replace is the
+    single largest cost of the order path otherwise."""
+    return Order(o.client_id, o.symbol, o.side, o.type, o.amount, o.price, o.stop_price, o.reduce_only,
+                 o.post_only, o.status, o.filled, o.average_price, o.fee, o.exchange_id, o.executor,
+                 o.origin, o.created_ts, o.updated_ts, o.reason)
 
 
 class IllegalTransition(Exception):
@@ -71,7 +79,7 @@ class OrderManager:
                  rules: list[RiskRule], now: Callable[[], int], *,
                  sizer: Callable[[OrderIntent, RiskContext], OrderIntent] | None = None,
                  session: str = "vt", default_executor: str = "paper", emit: Emit | None = None,
-                 order_window_ms: int = 3_600_000) -> None:
+                 order_window_ms: int = 600_000) -> None:
         self.journal = journal
         self.portfolio = portfolio
         self.executors = dict(executors)
@@ -108,12 +116,13 @@ class OrderManager:
     def _transition(self, order: Order, status: OrderStatus, reason: str = "") -> None:
         """Journal the new state, then apply it in memory and announce it."""
         check_transition(order.status, status, order.client_id)
-        new = replace(order, status=status, updated_ts=self.now(), reason=reason or order.reason)
+        new = _copy(order)
+        new.status, new.updated_ts, new.reason = status, self.now(), reason or order.reason
         self._write(new, reason)
         order.status, order.updated_ts, order.reason = new.status, new.updated_ts, new.reason
         if status.is_terminal:
             self.open.pop(order.client_id, None)
-        self.emit("order", replace(order))
+        self.emit("order", _copy(order))
 
     # -- the door -----------------------------------------------------------------------------------
     def submit(self, intent: OrderIntent, executor: str | None = None) -> Order:
@@ -138,7 +147,7 @@ class OrderManager:
         self._write(order)
         self.orders[cid] = order
         self.open[cid] = order
-        self.emit("order", replace(order))
+        self.emit("order", _copy(order))
         if problem:
             self._transition(order, S.REJECTED, problem)
             self.emit("error", {"message": problem, "client_id": cid})
@@ -154,7 +163,7 @@ class OrderManager:
             reason = f"resized by {decision.rule}: {decision.reason}"
         self._transition(order, S.SUBMITTED, reason)
         self.order_times.append(ts)
-        self.executors[name].submit(replace(order))
+        self.executors[name].submit(_copy(order))
         return order
 
     def _validate(self, intent: OrderIntent, executor: str) -> str:
@@ -193,10 +202,13 @@ class OrderManager:
                 self.set_halt(f"{d.rule}: {d.reason}")
         return d
 
+    def alert(self, level: str, message: str, source: str = "trading", symbol: str | None = None) -> Alert:
+        return Alert(self.now(), level, message, source, symbol)  # type: ignore[arg-type]
+
     def set_halt(self, reason: str) -> None:
         self.journal.set_account("halt", reason)
         self.halted = reason
-        self.emit("alert", {"level": "error", "message": f"trading halted: {reason}", "source": "risk"})
+        self.emit("alert", self.alert(**{"level": "error", "message": f"trading halted: {reason}", "source": "risk"}))
 
     def reset_halt(self) -> None:
         self.journal.set_account("halt", "")
@@ -213,8 +225,8 @@ class OrderManager:
             raise KeyError(f"no order with id {client_id!r}")
         if order.status.is_terminal:
             raise IllegalTransition(f"order {client_id} is already {order.status.value}")
-        self.journal.append_order_event(client_id, self.now(), "cancel_requested", order.filled,
-                                        order.average_price, "")
+        self.journal.append_order_event(client_id, self.now(), order.status.value, order.filled,
+                                        order.average_price, "cancel requested")
         if not self.executors[order.executor].cancel(client_id) and order.status.is_open:
             # The executor no longer holds it (e.g. lost on restart): cancel our record too.
             self._transition(order, S.CANCELLED, "not open at the executor")
@@ -244,9 +256,9 @@ class OrderManager:
         check_transition(order.status, status, order.client_id)
         if not fill.fill_id:
             fill = replace(fill, fill_id=f"{order.client_id}-{len(self._fill_ids) + 1}")
-        new = replace(order, status=status, filled=filled, average_price=avg, fee=order.fee + fill.fee,
-                      updated_ts=fill.ts)
-        with self.journal.atomic():
+        new = _copy(order)
+        new.status, new.filled, new.average_price, new.fee, new.updated_ts = status, filled, avg, order.fee + fill.fee, fill.ts
+        with journal_atomic(self.journal):
             self.journal.insert_fill(fill)
             self._write(new)
             self.portfolio.apply_fill(fill)
@@ -259,7 +271,7 @@ class OrderManager:
         if status.is_terminal:
             self.open.pop(order.client_id, None)
         self.emit("fill", fill)
-        self.emit("order", replace(order))
+        self.emit("order", _copy(order))
         self.emit("position", replace(pos))
         for listener in self.fill_listeners:
             listener(fill, order)
@@ -268,14 +280,14 @@ class OrderManager:
         pos = self.portfolio.positions.get(symbol)
         if pos is None or not pos.amount:
             return
-        with self.journal.atomic():
+        with journal_atomic(self.journal):
             payment = self.portfolio.apply_funding(symbol, rate, mark)
             self.journal.upsert_position(pos, ts)
             self.journal.set_account("cash", self.portfolio.cash)
         self.emit("position", replace(pos))
-        self.emit("alert", {"level": "info", "source": "funding", "symbol": symbol,
+        self.emit("alert", self.alert(**{"level": "info", "source": "funding", "symbol": symbol,
                             "message": f"funding {symbol}: {'paid' if payment > 0 else 'received'} "
-                                       f"{abs(payment):.4f} at rate {rate:.6f}"})
+                                       f"{abs(payment):.4f} at rate {rate:.6f}"}))
 
     def report_liquidation(self, symbol: str, ts: int, price: float, amount: float, fee: float) -> None:
         """The venue closed `amount` (signed: the ORDER's side sign) of a position: record it as an
@@ -288,8 +300,14 @@ class OrderManager:
         self.open[order.client_id] = order
         self._transition(order, S.SUBMITTED, "liquidated")
         self.report_fill(Fill(order.client_id, symbol, side, ts, price, abs(amount), fee, "taker"))
-        self.emit("alert", {"level": "error", "source": "paper", "symbol": symbol,
-                            "message": f"{symbol} position liquidated at {price:g}"})
+        self.emit("alert", self.alert(**{"level": "error", "source": "paper", "symbol": symbol,
+                            "message": f"{symbol} position liquidated at {price:g}"}))
+
+    def position_of(self, symbol: str) -> Position | None:
+        return self.portfolio.positions.get(symbol)
+
+    def margin_shortfall(self, symbol: str, side: str, amount: float, price: float) -> float:
+        return self.portfolio.margin_shortfall(symbol, side, amount, price)
 
     # -- context, equity, recovery ------------------------------------------------------------------
     def risk_context(self) -> RiskContext:
@@ -307,7 +325,7 @@ class OrderManager:
         """Sample equity at market time `ts`: journal it, roll the trading day, track the peak."""
         eq = self.portfolio.record_equity(ts)
         day = ts // DAY_MS
-        with self.journal.atomic():
+        with journal_atomic(self.journal):
             self.journal.write_equity(ts, eq)
             if day != self._day:
                 self._day, self.start_of_day_equity = day, eq
@@ -316,7 +334,26 @@ class OrderManager:
             if eq > self.peak_equity:
                 self.peak_equity = eq
                 self.journal.set_account("peak_equity", eq)
+        if not self.halted:
+            self._watch_halting_rules()
         return eq
+
+    def _watch_halting_rules(self) -> None:
+        """Halt as soon as a halting rule (daily loss, drawdown) is breached, not only at the next
+        order: their verdict depends on equity, so a probe intent of zero size asks them."""
+        halting = [r for r in self.rules if r.halts]
+        if not halting:
+            return
+        ctx = self.risk_context()
+        probe = OrderIntent("*", "buy", 0.0, origin="monitor")
+        for rule in halting:
+            try:
+                d = rule.check(probe, ctx)
+            except Exception:  # noqa: BLE001 - check_risk reports a broken rule at the next order
+                continue
+            if d.action == "reject":
+                self.set_halt(f"{rule.name}: {d.reason}")
+                return
 
     def restore(self) -> RestoreReport:
         """Rebuild orders, open orders, positions and cash from the journal (after a crash)."""
@@ -332,7 +369,10 @@ class OrderManager:
         scratch = Portfolio(0.0)
         for f in fills:  # trade statistics (for Kelly) are derived, not stored
             scratch.apply_fill(f)
-        self.portfolio.restore(self.journal.positions(), cash)
+        positions = self.journal.positions()
+        if isinstance(positions, dict):  # Storage returns {symbol: Position}
+            positions = list(positions.values())
+        self.portfolio.restore(positions, cash)
         self.portfolio.stats = scratch.stats
         self.halted = self.journal.get_account("halt", "") or ""
         interrupted = [o.client_id for o in self.open.values() if o.status is S.NEW]
@@ -352,11 +392,11 @@ class OrderManager:
             report.unknown += sorted(theirs - ours)
             for cid in sorted(ours - theirs):
                 if ex.volatile:
-                    ex.submit(replace(self.orders[cid]))
+                    ex.submit(_copy(self.orders[cid]))
                     report.resubmitted.append(cid)
                 else:
                     report.missing.append(cid)
         for cid in report.unknown + report.missing:
-            self.emit("alert", {"level": "warning", "source": "reconcile",
-                                "message": f"order {cid} differs between the journal and the executor"})
+            self.emit("alert", self.alert(**{"level": "warning", "source": "reconcile",
+                                "message": f"order {cid} differs between the journal and the executor"}))
         return report

@@ -179,6 +179,19 @@ class Portfolio:
     def available(self) -> float:
         return self.equity() - self.margin_used()
 
+    def margin_shortfall(self, symbol: str, side: str, amount: float, price: float) -> float:
+        """Quote missing to open `amount` more at `price`: initial margin of the part that increases
+        the position (notional / leverage; leverage 1 for spot symbols) minus the available balance.
+        <= 0 when the order fits; reducing orders never need margin."""
+        pos = self.positions.get(symbol)
+        held = pos.amount if pos is not None else 0.0
+        signed = amount if side == "buy" else -amount
+        added = max(abs(held + signed) - abs(held), 0.0)
+        if added == 0.0:
+            return 0.0
+        leverage = (pos.leverage if pos is not None else self.leverage) if ":" in symbol else 1.0
+        return added * price / max(leverage, 1e-9) - self.available()
+
     def liquidation_price(self, symbol: str) -> float | None:
         pos = self.positions.get(symbol)
         if pos is None or not pos.amount:
