@@ -6,9 +6,9 @@ prism work. Both paper/live trading and the backtester (virtuoso_tui.backtest) l
 name through this hook.
 """
 
-from virtuoso_tui import hookimpl
 from virtuoso_strategies.donchian import DonchianBreakout
 from virtuoso_strategies.sma_cross import SmaCross
+from virtuoso_tui import hookimpl
 
 __all__ = ["DonchianBreakout", "SmaCross"]
 

@@ -330,7 +330,8 @@ def from_storage(storage, symbol: str, timeframe: str, *, start_ms: int | None =
     Accepts the reply as a dict of arrays/lists or as a sequence of Candle records. DataError when the
     store holds none for the symbol and timeframe.
     """
-    reply = storage.read_candles(symbol, timeframe, start_ms, end_ms)
+    # the store's end bound is exclusive; --to is inclusive
+    reply = storage.read_candles(symbol, timeframe, start_ms, None if end_ms is None else end_ms + 1)
     if isinstance(reply, dict):
         ts = np.asarray(reply["ts"], dtype=np.int64)
         cols = {k: np.asarray(reply[k], dtype=np.float64) for k in (*PRICE_COLUMNS, "volume")}
@@ -351,20 +352,62 @@ def from_candle_records(records, *, symbol: str = "", timeframe: str = "", sourc
     return from_arrays(ts, cols, symbol=symbol, timeframe=timeframe, source=source)
 
 
-def from_sim(symbol: str, timeframe: str, *, bars: int = 5000, seed: int = 7) -> Candles:
-    """Candles from the seeded simulated market (plugins/virtuoso_sim), when it offers candle history.
-
-    The sim plugin is another engineer's; this asks it for `history(symbol, timeframe, bars, seed)`
-    (a dict of arrays or Candle records) and raises DataError when that is not available.
-    """
+def sim_events(symbol: str, seconds: float, *, seed: int = 7):
+    """The seeded simulated market's records (trades, book, tickers, funding ...) for `seconds` of
+    market time: an iterator for replay.run_recording. DataError when virtuoso_sim is missing."""
     try:
-        import virtuoso_sim
+        from virtuoso_sim import SimMarket
     except ImportError as exc:
         raise DataError("the simulated market (virtuoso_sim) is not installed") from exc
-    history = getattr(virtuoso_sim, "history", None)
-    if history is None:
-        raise DataError("the simulated market does not offer candle history (virtuoso_sim.history) yet")
-    reply = history(symbol=symbol, timeframe=timeframe, bars=bars, seed=seed)
-    if isinstance(reply, dict):
-        return from_arrays(reply["ts"], reply, symbol=symbol, timeframe=timeframe, source="sim")
-    return from_candle_records(reply, symbol=symbol, timeframe=timeframe, source="sim")
+    try:
+        market = SimMarket([symbol], seed=seed)
+    except ValueError as exc:
+        raise DataError(f"the simulated market cannot run {symbol!r}: {exc}") from exc
+    return market.run(seconds)
+
+
+def from_sim(symbol: str, timeframe: str, *, bars: int = 1000, seed: int = 7) -> Candles:
+    """Candles of the seeded simulated market (plugins/virtuoso_sim): its trades over `bars` periods
+    folded into `timeframe` candles (market/candles.candles_from_trades). Identical arguments give
+    identical candles. A period without trades has no candle (reported as a gap)."""
+    from virtuoso_tui.market.candles import candles_from_trades
+    from virtuoso_tui.model import Trade, timeframe_ms
+
+    period = timeframe_ms(timeframe)
+    trades = [e for e in sim_events(symbol, bars * period / 1000.0, seed=seed) if type(e) is Trade]
+    if not trades:
+        raise DataError(f"the simulated market produced no {symbol} trades")
+    ts = np.array([t.ts for t in trades], dtype=np.int64)
+    side = np.array([1 if t.side == "buy" else (-1 if t.side == "sell" else 0) for t in trades], dtype=np.int8)
+    raw = candles_from_trades(ts, np.array([t.price for t in trades]), np.array([t.amount for t in trades]),
+                              side, period)
+    return from_arrays(raw["ts"], raw, symbol=symbol, timeframe=timeframe, source=f"sim(seed={seed})")
+
+
+def load_funding(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Settled funding (ts int64 ms, rate fraction per interval) from a freqtrade `*-funding_rate`
+    file, where the rate is in the `open` column; DataError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    layout = detect_layout(path)
+    try:
+        ts, cols = _LOADERS[layout](path)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read funding rates ({type(exc).__name__}: {exc})") from exc
+    order = np.argsort(ts, kind="stable")
+    return ts[order], cols["open"][order]
+
+
+def guess_symbol(path: str | Path) -> str:
+    """A ccxt symbol from a freqtrade file name (BTC_USDT-1h.feather -> BTC/USDT,
+    BTC_USDT_USDT-1h-futures.feather -> BTC/USDT:USDT); "" when the name does not say."""
+    stem = Path(path).name.split("-")[0]
+    parts = stem.split("_")
+    if len(parts) == 2 and all(p.isalnum() and p.isupper() for p in parts):
+        return f"{parts[0]}/{parts[1]}"
+    if len(parts) == 3 and all(p.isalnum() and p.isupper() for p in parts):
+        return f"{parts[0]}/{parts[1]}:{parts[2]}"
+    return ""
