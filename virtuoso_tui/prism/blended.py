@@ -21,6 +21,7 @@ import numpy as np
 import talib
 
 from virtuoso_tui.model.market import timeframe_ms
+from virtuoso_tui.prism.divergence import Pivots, pivots
 from virtuoso_tui.prism.face import ComponentScore, Face, FaceResult
 from virtuoso_tui.prism.scoring import blend, clamp, mean_confidence, timeframe_divergence
 
@@ -50,7 +51,7 @@ class CandleView:
     atr_series: the whole ATR array (aligned with the candles).
     """
 
-    __slots__ = ("tf", "n", "o", "h", "l", "c", "v", "bv", "atr", "atr_series", "ts", "trades")
+    __slots__ = ("tf", "n", "o", "h", "l", "c", "v", "bv", "atr", "atr_series", "ts", "trades", "_pivots")
 
     def __init__(self, series: Any, tf: str) -> None:
         self.tf = tf
@@ -69,6 +70,14 @@ class CandleView:
         else:
             self.atr_series = np.full(self.n, np.nan)
             self.atr = float("nan")
+        self._pivots = None
+
+    @property
+    def pivots(self) -> Pivots:
+        """Swing highs/lows of the last 60 candles (3-bar swings), shared by every face's divergences."""
+        if self._pivots is None:
+            self._pivots = pivots(self.h, self.l)
+        return self._pivots
 
 
 _VIEWS: dict[int, tuple[Any, tuple, CandleView]] = {}
@@ -92,6 +101,8 @@ def candle_view(series: Any, tf: str) -> CandleView:
     _VIEWS[id(series)] = (series, key, view)
     return view
 
+
+_NOTHING: tuple = (None, 0.0, 0.0, (), {}, {})
 
 _SERIES_FOR_KIND = {"trades": "trades", "funding": "funding", "open_interest": "open_interest",
                     "liquidations": "liquidations", "long_short": "long_short"}
@@ -121,11 +132,19 @@ def column(series: Any, name: str) -> np.ndarray:
     return arr
 
 
+_KINDS: dict[frozenset[str], frozenset[str]] = {}
+
+
 def touched_kinds(touched: frozenset[str] | None) -> frozenset[str] | None:
     """'candles:5m' -> 'candles' as well, so a face's `requires` can be intersected with it."""
     if touched is None:
         return None
-    return touched | frozenset(t.split(":", 1)[0] for t in touched if ":" in t)
+    kinds = _KINDS.get(touched)
+    if kinds is None:
+        kinds = touched | frozenset(t.split(":", 1)[0] for t in touched if ":" in t)
+        if len(_KINDS) < 1024:  # the distinct touched sets are few; bounded anyway
+            _KINDS[touched] = kinds
+    return kinds
 
 
 class BlendedFace(Face):
@@ -149,6 +168,13 @@ class BlendedFace(Face):
         super().__init__(options)
         self._tf_cache: dict[tuple[str, str], tuple[tuple, dict[str, Reading]]] = {}
         self._stream_cache: dict[str, dict[str, Reading]] = {}
+        #: symbol -> named confidence factors in [0, 1] a face's readers leave for `confidence_parts`
+        self.confidence_factors: dict[str, dict[str, float]] = {}
+        self._memo: dict[str, dict[str, Any]] = {}
+        self._last: dict[str, tuple] = {}  # symbol -> (inputs, result, coverage, flat readings, views)
+        self._present: dict[str, dict[str, bool]] = {}
+        self._merged_cache: dict[str, tuple[tuple, dict[str, tuple]]] = {}
+        self._last_tf: dict[str, tuple[dict, dict, dict]] = {}
 
     # -- what a face implements ------------------------------------------------------------------
     def read_timeframe(self, view: CandleView, tf: str) -> dict[str, Reading]:
@@ -158,8 +184,19 @@ class BlendedFace(Face):
         raise NotImplementedError
 
     def confidence_parts(self, state: Any, views: dict[str, CandleView], readings: dict[str, Reading]) -> list[float]:
-        """Extra non-directional confidence factors in [0, 1]; the base adds data coverage."""
-        return []
+        """Extra non-directional confidence factors in [0, 1]; the base adds data coverage. By default
+        the factors the readers stored in `confidence_factors[symbol]`."""
+        return list(self.confidence_factors.get(state.symbol, {}).values())
+
+    def memo(self, symbol: str, name: str, key: Any, compute: Any) -> Any:
+        """`compute()` once per distinct `key` for (symbol, name); readers use it for slow parts."""
+        slot = self._memo.setdefault(symbol, {})
+        hit = slot.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = compute()
+        slot[name] = (key, value)
+        return value
 
     # -- the shared machinery --------------------------------------------------------------------
     @property
@@ -185,24 +222,92 @@ class BlendedFace(Face):
             out[tf] = readings
         return out, views
 
+    def _merged(self, symbol: str, tf_readings: dict[str, dict[str, Reading]], timeframes: dict[str, float],
+                cap: float) -> dict[str, tuple]:
+        """Per candle component: (blended score, timeframe DIV, price DIV strength, labels, raw, by_tf),
+        in one pass over the timeframes; reused while the same readings come back (a stream update)."""
+        key = (tuple(timeframes.items()), cap, tuple(tf_readings.items()))
+        hit = self._merged_cache.get(symbol)
+        if hit is not None and hit[0][:2] == key[:2] and len(hit[0][2]) == len(key[2]) and all(
+                a[0] == b[0] and a[1] is b[1] for a, b in zip(hit[0][2], key[2], strict=True)):
+            return hit[1]
+        order = sorted(timeframes, key=timeframe_ms, reverse=True)
+        out = {}
+        for name in self.candle_components:
+            by_tf: dict[str, float | None] = {}
+            raw: dict[str, Any] = {}
+            labels: list[str] = []
+            num = den = 0.0
+            for tf, readings in tf_readings.items():
+                r = readings.get(name)
+                if r is None:
+                    continue
+                by_tf[tf] = r.score
+                raw[tf] = r.raw
+                if r.label:
+                    labels.append(f"{tf} {r.label}")
+                if r.score is not None:
+                    num += timeframes[tf] * r.div
+                    den += timeframes[tf]
+            score = blend(by_tf, timeframes)
+            tf_div = timeframe_divergence(by_tf, timeframes, order, cap) if score is not None else 0.0
+            out[name] = (score, tf_div, num / den if den > 0 else 0.0, tuple(labels), raw, by_tf)
+        self._merged_cache[symbol] = (key, out)
+        return out
+
     def score(self, state: Any, timeframes: dict[str, float], touched: frozenset[str] | None = None) -> FaceResult:
         """Score every component over `timeframes`; with `touched`, reuse stream readings it leaves alone."""
         kinds = touched_kinds(touched)
-        present = {k: has_kind(state, k) for k in self.requires}
+        symbol = state.symbol
+        present = self._present.get(symbol)
+        before = present
+        if kinds is None or present is None:
+            present = {k: has_kind(state, k) for k in self.requires}
+        elif self.requires & kinds:
+            # data never vanishes once it came, except a book that goes invalid: re-check only kinds
+            # that were touched and were missing (or the book)
+            if any(k in kinds and (not ok or k == "book") for k, ok in present.items()):
+                present = {k: has_kind(state, k) if k in kinds and (not ok or k == "book") else ok
+                           for k, ok in present.items()}
+        self._present[symbol] = present
+        present_same = present is before or present == before
         available = {c for c, req in self.component_requires.items() if all(present[k] for k in req)}
         cap = self.div_cap
-        order = sorted(timeframes, key=timeframe_ms, reverse=True)
 
         tf_readings, views = ({}, {})
         if available & self.candle_components:
-            tf_readings, views = self._timeframe_readings(state, timeframes)
+            last_tf = self._last_tf.get(symbol)
+            if kinds is not None and "candles" not in kinds and last_tf is not None and last_tf[0] == timeframes:
+                tf_readings, views = last_tf[1], last_tf[2]
+            else:
+                tf_readings, views = self._timeframe_readings(state, timeframes)
+                self._last_tf[symbol] = (dict(timeframes), tf_readings, views)
         stream_names = available - self.candle_components
         cache = self._stream_cache.setdefault(state.symbol, {})
         stale = {c for c in stream_names if c not in cache or kinds is None or self.component_requires[c] & kinds}
         if stale:
-            cache.update(self.read_stream(state, stale))
+            fresh = self.read_stream(state, stale)
+            if (kinds is not None and "candles" not in kinds and symbol in self._last and present_same
+                    and all(cache.get(c) is r for c, r in fresh.items())):
+                result = self._last[symbol][1]  # the readers handed back what they had: nothing moved
+                result.ts = int(getattr(state, "now", 0) or 0)
+                return result
+            cache.update(fresh)
         stream = {c: cache[c] for c in stream_names if c in cache}
+        # nothing re-read (same reading objects, held here so identity is meaningful): reuse the result
+        inputs = (tuple(timeframes.items()), cap, frozenset(available),
+                  tuple(tf_readings.items()), tuple(sorted(stream.items())))
+        last = self._last.get(state.symbol)
+        if not stale and last is not None and _same(last[0], inputs):
+            last[1].ts = int(getattr(state, "now", 0) or 0)
+            return last[1]
+        if (stale and kinds is not None and "candles" not in kinds and present_same and last is not None
+                and last[0][:3] == inputs[:3] and last[1].score is not None):
+            patched = self._patch(state, last, {c: cache[c] for c in stale}, inputs)
+            if patched is not None:
+                return patched
 
+        merged = self._merged(symbol, tf_readings, timeframes, cap) if tf_readings else {}
         rows: list[ComponentScore] = []
         finals: dict[str, tuple[float, float]] = {}
         flat: dict[str, Reading] = dict(stream)
@@ -212,13 +317,8 @@ class BlendedFace(Face):
                 rows.append(ComponentScore(name, None, 0.0, detail=f"n/a: no {missing or 'data'}"))
                 continue
             if name in self.candle_components:
-                by_tf = {tf: r[name].score for tf, r in tf_readings.items() if name in r}
-                score = blend(by_tf, timeframes)
-                tf_div = timeframe_divergence(by_tf, timeframes, order, cap) if score is not None else 0.0
-                px = {tf: r[name].div for tf, r in tf_readings.items() if name in r and r[name].score is not None}
-                pdiv = sum(timeframes[tf] * d for tf, d in px.items()) / max(1e-12, sum(timeframes[tf] for tf in px)) if px else 0.0
-                labels = [f"{tf} {r[name].label}" for tf, r in tf_readings.items() if name in r and r[name].label]
-                raw = {tf: r[name].raw for tf, r in tf_readings.items() if name in r}
+                score, tf_div, pdiv, labels, raw, by_tf = merged.get(name, _NOTHING)
+                labels = list(labels)
                 if tf_readings:
                     flat[name] = Reading(score, raw)
             else:
@@ -241,7 +341,9 @@ class BlendedFace(Face):
         total_w = sum(w for w, _ in finals.values())
         if total_w <= 0.0:
             reason = "n/a: no " + ", ".join(sorted(k for k, ok in present.items() if not ok)) if not all(present.values()) else "n/a: too little data"
-            return FaceResult(self.name, state.symbol, int(getattr(state, "now", 0) or 0), None, 0.0, rows, self.default_weight, reason)
+            result = FaceResult(self.name, state.symbol, int(getattr(state, "now", 0) or 0), None, 0.0, rows, self.default_weight, reason)
+            self._last[state.symbol] = (inputs, result, 0.0, flat, views)
+            return result
         for row in rows:
             if row.name in finals:
                 row.weight = finals[row.name][0] / total_w
@@ -250,5 +352,42 @@ class BlendedFace(Face):
         parts = [coverage] + self.confidence_parts(state, views, flat)
         confidence = mean_confidence(parts)
         rows.sort(key=lambda r: (r.score is None, -(r.weight * (r.final or 0.0))))
-        return FaceResult(self.name, state.symbol, int(getattr(state, "now", 0) or 0), face_score, confidence, rows,
-                          self.default_weight, f"{len(finals)}/{len(self.components)} components")
+        result = FaceResult(self.name, state.symbol, int(getattr(state, "now", 0) or 0), face_score, confidence, rows,
+                            self.default_weight, f"{len(finals)}/{len(self.components)} components")
+        self._last[state.symbol] = (inputs, result, coverage, flat, views)
+        return result
+
+    def _patch(self, state: Any, last: tuple, fresh: dict[str, Reading], inputs: tuple) -> FaceResult | None:
+        """Rebuild only the rows of re-read stream components (same availability, same timeframes);
+        None when a component went from a score to n/a or back (weights change: do it in full)."""
+        old, coverage, flat = last[1], last[2], dict(last[3])
+        cap = inputs[1]
+        rows = []
+        for row in old.components:
+            reading = fresh.get(row.name)
+            if reading is None:
+                rows.append(row)
+                continue
+            if (reading.score is None) != (row.score is None):
+                return None
+            flat[row.name] = reading
+            if reading.score is None:
+                rows.append(ComponentScore(row.name, None, 0.0, raw=reading.raw, detail=row.detail))
+                continue
+            div = clamp(0.5 * cap * reading.div, -cap, cap) if row.weight > 0 else 0.0
+            rows.append(ComponentScore(row.name, reading.score, row.weight, div=div, raw=reading.raw, detail=reading.label))
+        face_score = sum(r.weight * r.final for r in rows if r.score is not None and r.weight > 0)
+        confidence = mean_confidence([coverage] + self.confidence_parts(state, last[4], flat))
+        rows.sort(key=lambda r: (r.score is None, -(r.weight * (r.final or 0.0))))
+        result = FaceResult(self.name, state.symbol, int(getattr(state, "now", 0) or 0), face_score, confidence, rows,
+                            self.default_weight, old.reason)
+        self._last[state.symbol] = (inputs, result, coverage, flat, last[4])
+        return result
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Equal settings and the very same reading objects (identity, not equality: cheap and exact)."""
+    if a[0] != b[0] or a[1] != b[1] or a[2] != b[2] or len(a[3]) != len(b[3]) or len(a[4]) != len(b[4]):
+        return False
+    return all(x[0] == y[0] and x[1] is y[1] for x, y in zip(a[3], b[3], strict=True)) and \
+        all(x[0] == y[0] and x[1] is y[1] for x, y in zip(a[4], b[4], strict=True))

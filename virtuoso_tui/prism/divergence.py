@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 REGULAR = 1.0
 HIDDEN = 0.6
@@ -34,11 +33,18 @@ class Pivots(NamedTuple):
 
 def _swing_highs(x: np.ndarray, k: int) -> np.ndarray:
     """Indices i where x[i] is strictly above the k bars before it and at least the k bars after it."""
-    if x.shape[0] < 2 * k + 1:
+    n = x.shape[0]
+    m = n - 2 * k
+    if m < 1:
         return np.empty(0, dtype=np.int64)
-    left = sliding_window_view(x[:-k - 1], k).max(axis=1)  # max of x[i-k:i] for i = k..n-k-1
-    right = sliding_window_view(x[k + 1:], k).max(axis=1)  # max of x[i+1:i+k+1]
-    centre = x[k:x.shape[0] - k]
+    # shifted maxima: cheaper than a sliding-window view for the small k used here
+    left = x[0:m]
+    for j in range(1, k):
+        left = np.maximum(left, x[j:j + m])
+    right = x[k + 1:k + 1 + m]
+    for j in range(2, k + 1):
+        right = np.maximum(right, x[k + j:k + j + m])
+    centre = x[k:k + m]
     return np.flatnonzero((centre > left) & (centre >= right)) + k
 
 

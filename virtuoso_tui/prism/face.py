@@ -23,7 +23,10 @@ class ComponentScore:
 
     `score` is the component's directional score after the timeframe blend and before DIV; `div` is the
     bounded divergence adjustment (points, signed); the row's final contribution is
-    weight * clamp(score + div). `raw` keeps the inputs a trader wants to see (RSI value, bps, ...).
+    weight * clamp(score + div), with `weight` renormalised over the face's available components.
+    `raw` keeps the inputs a trader wants to see (RSI value, bps, ...), per timeframe for candle-based
+    components. FaceResults and their rows are reused while nothing they depend on changed, so a
+    holder must not mutate them.
     """
 
     name: str
@@ -55,7 +58,7 @@ class FaceResult:
     score: float | None
     confidence: float
     components: list[ComponentScore]
-    weight: float = 0.0
+    weight: float = 0.0  # the face's share of the confluence after renormalisation (set by the Prism)
     reason: str = ""  # why n/a, or the one-line summary shown beside the gauge
 
 
@@ -88,6 +91,13 @@ class Face:
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})
 
-    def score(self, state: MarketState, timeframes: dict[str, float]) -> FaceResult:
-        """Score `state` over `timeframes` (name -> blend weight, e.g. {"4h": .4, "15m": .35, "5m": .25})."""
+    def score(self, state: MarketState, timeframes: dict[str, float], touched: frozenset[str] | None = None) -> FaceResult:
+        """Score `state` over `timeframes` (name -> blend weight, e.g. {"4h": .4, "15m": .35, "5m": .25}).
+
+        `touched` (optional for a face to accept) is what changed since the last call, as
+        MarketState.apply returns it ("trades", "book", "candles:5m", ...), or None for "score afresh";
+        a face may reuse what that leaves alone. The Prism only passes it to faces whose `score`
+        declares the parameter, so a third-party face may ignore it entirely. A face must return
+        scores in [0, 100] or None and confidence in [0, 1]; anything else is reported as its error.
+        """
         raise NotImplementedError

@@ -9,6 +9,7 @@ Sizes are base-asset units; every size-based output here is a ratio, so a size u
 from __future__ import annotations
 
 import numpy as np
+import talib
 
 
 def chaikin_money_flow(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, n: int = 20) -> float:
@@ -32,13 +33,7 @@ def awesome_oscillator(high: np.ndarray, low: np.ndarray, fast: int = 5, slow: i
     The first slow-1 values are NaN (not enough bars for the slow average).
     """
     median = (high + low) * 0.5
-    csum = np.concatenate(([0.0], np.cumsum(median)))
-    out = np.full(median.shape[0], np.nan)
-    if median.shape[0] >= slow:
-        fast_sma = (csum[fast:] - csum[:-fast]) / fast  # value at bar i = mean(median[i-fast+1 .. i])
-        slow_sma = (csum[slow:] - csum[:-slow]) / slow
-        out[slow - 1:] = fast_sma[slow - fast:] - slow_sma
-    return out
+    return talib.SMA(median, fast) - talib.SMA(median, slow)
 
 
 def vwap(price: np.ndarray, volume: np.ndarray) -> float:
@@ -57,7 +52,7 @@ def value_area(price: np.ndarray, volume: np.ndarray, bins: int = 40, share: flo
 
     Each bar's volume goes to the bin holding its price (bins evenly split [min, max]). POC is the
     centre of the fullest bin. The value area grows from the POC one bin at a time toward the side
-    whose next bin holds more volume (ties go up), until it holds `share` of the volume; VAH/VAL are
+    whose next bin holds more volume (a tie takes both), until it holds `share` of the volume; VAH/VAL are
     its outer bin edges. One distinct price gives POC = VAH = VAL = that price. No bars: NaNs.
     """
     if price.shape[0] == 0 or float(volume.sum()) <= 0.0:
@@ -75,12 +70,15 @@ def value_area(price: np.ndarray, volume: np.ndarray, bins: int = 40, share: flo
     while held < need and (top < bins - 1 or bottom > 0):
         up = profile[top + 1] if top < bins - 1 else -1.0
         down = profile[bottom - 1] if bottom > 0 else -1.0
-        if up >= down:
+        if up > down:
             top += 1
             held += float(up)
-        else:
+        elif down > up:
             bottom -= 1
             held += float(down)
+        else:  # a tie grows both sides, so the result does not depend on which way prices point
+            top, bottom = top + 1, bottom - 1
+            held += float(up) + float(down)
     return lo + (poc + 0.5) * width, lo + (top + 1) * width, lo + bottom * width
 
 
@@ -96,11 +94,17 @@ def vpin(amount: np.ndarray, side: np.ndarray, buckets: int = 50) -> tuple[float
     if amount.shape[0] < buckets:
         return float("nan"), float("nan")
     cum_v = np.concatenate(([0.0], np.cumsum(amount)))
-    total = cum_v[-1]
-    if total <= 0.0:
-        return float("nan"), float("nan")
     cum_b = np.concatenate(([0.0], np.cumsum(np.where(side > 0, amount, 0.0))))
     cum_s = np.concatenate(([0.0], np.cumsum(np.where(side < 0, amount, 0.0))))
+    return vpin_cumulative(cum_v, cum_b, cum_s, buckets)
+
+
+def vpin_cumulative(cum_v: np.ndarray, cum_b: np.ndarray, cum_s: np.ndarray, buckets: int = 50) -> tuple[float, float]:
+    """`vpin` from running totals (each starting at 0) of all, bought and sold volume per trade: for a
+    caller that already has them (the orderflow face's prefix sums). (NaN, NaN) without volume."""
+    total = cum_v[-1]
+    if total <= 0.0 or cum_v.shape[0] <= buckets:
+        return float("nan"), float("nan")
     edges = np.linspace(0.0, total, buckets + 1)
     buy = np.diff(np.interp(edges, cum_v, cum_b))
     sell = np.diff(np.interp(edges, cum_v, cum_s))

@@ -76,12 +76,21 @@ def timeframe_divergence(
     either is neutral). `order` lists timeframes from highest to lowest. Fewer than two timeframes
     with scores gives 0.
     """
-    present = [tf for tf in order if scores.get(tf) is not None and weights.get(tf, 0.0) > 0.0]
-    if len(present) < 2:
+    high = None
+    num = den = 0.0
+    for tf in order:
+        s = scores.get(tf)
+        w = weights.get(tf, 0.0)
+        if s is None or w <= 0.0:
+            continue
+        if high is None:
+            high = s - NEUTRAL
+        else:
+            num += w * s
+            den += w
+    if high is None or den <= 0.0:
         return 0.0
-    high = scores[present[0]] - NEUTRAL
-    low_w = {tf: weights[tf] for tf in present[1:]}
-    low = blend(scores, low_w) - NEUTRAL
+    low = num / den - NEUTRAL
     if high * low >= 0.0:
         return 0.0
     m = min(abs(high), abs(low))
@@ -117,3 +126,8 @@ def mean_confidence(parts: list[float]) -> float:
     for p in parts:
         prod *= clamp(p, 0.0, 1.0)
     return prod ** (1.0 / len(parts))
+
+
+def effective_score(face) -> float:
+    """A FaceResult's score shrunk toward 50 by its confidence: 50 + c·(s - 50) (the confluence input)."""
+    return NEUTRAL + face.confidence * (face.score - NEUTRAL)
