@@ -32,6 +32,16 @@ from virtuoso_sim.profiles import (
 _CUM_TRANSITIONS = np.cumsum(REGIME_TRANSITIONS, axis=1)
 
 
+#: Degrees of freedom of the per-minute variance mixing: minute shocks are Student t(5) (excess
+#: kurtosis 6 before GARCH and jumps add theirs), as real one-minute returns are far from normal.
+MINUTE_DOF = 5.0
+
+
+def _t_scale(rng: np.random.Generator) -> float:
+    """sd multiplier that makes a normal minute shock a unit-variance Student t(MINUTE_DOF)."""
+    return math.sqrt((MINUTE_DOF - 2.0) / float(rng.chisquare(MINUTE_DOF)))
+
+
 class Garch:
     """GARCH(1,1) on per-minute shocks in units of the unconditional sd (long-run variance 1).
 
@@ -51,10 +61,10 @@ class Garch:
 
 
 def _jump_path(rng: np.random.Generator, size_sd: float, up_prob: float) -> np.ndarray:
-    """One jump of fat-tailed size (|Student t, 3 dof| x size_sd, capped at 12 sd), spread evenly over
+    """One jump of fat-tailed size (|Student t, 3 dof| x size_sd, capped at 6 sd), spread evenly over
     3-30 consecutive steps starting at a random step of the minute; zero elsewhere."""
     path = np.zeros(STEPS_PER_MIN)
-    size = min(abs(float(rng.standard_t(3))), 12.0) * size_sd
+    size = min(abs(float(rng.standard_t(3))), 6.0) * size_sd
     sign = 1.0 if rng.random() < up_prob else -1.0
     span = int(rng.integers(3, 31))
     start = int(rng.integers(0, STEPS_PER_MIN - span))
@@ -98,7 +108,7 @@ class MarketFactor:
         drift = REGIME_DRIFT[regime] * sig
         if regime == RANGE:
             drift -= self.RANGE_REVERSION * (self.level - self.range_anchor)
-        steps = rng.standard_normal(STEPS_PER_MIN) * (sig * scale / math.sqrt(STEPS_PER_MIN))
+        steps = rng.standard_normal(STEPS_PER_MIN) * (sig * scale * _t_scale(rng) / math.sqrt(STEPS_PER_MIN))
         if rng.random() < self.JUMP_RATE * REGIME_JUMPS[regime]:
             up = 0.7 if regime == TREND_UP else 0.25 if regime == TREND_DOWN else 0.45
             steps += _jump_path(rng, self.JUMP_SIZE * sig * (1.5 if regime == HIGH_VOL else 1.0), up)
@@ -126,7 +136,7 @@ class IdioFactor:
         rng, sig = self.rng, self.minute_sigma
         act = activity_at(minute_ts)
         scale = math.sqrt(self.garch.h * act) * REGIME_VOL[regime]
-        steps = rng.standard_normal(STEPS_PER_MIN) * (sig * scale / math.sqrt(STEPS_PER_MIN))
+        steps = rng.standard_normal(STEPS_PER_MIN) * (sig * scale * _t_scale(rng) / math.sqrt(STEPS_PER_MIN))
         if rng.random() < self.JUMP_RATE * REGIME_JUMPS[regime]:
             steps += _jump_path(rng, self.JUMP_SIZE * sig, 0.5)
         self.garch.update(float(steps.sum()) / (sig * math.sqrt(act) * REGIME_VOL[regime]))

@@ -28,12 +28,14 @@ MARKET_VOL = 0.50
 # Regimes of the market factor, a Markov chain stepped once per minute.
 RANGE, TREND_UP, TREND_DOWN, HIGH_VOL = 0, 1, 2, 3
 REGIME_NAMES = ("range", "trend_up", "trend_down", "high_vol")
-#: Row = from, column = to, per minute. Mean stays: range ~100 min, trends ~80 min, high-vol ~20 min.
+#: Row = from, column = to, per minute. Mean stays: range ~100 min, up-trends ~80 min, down-trends
+#: ~67 min (dumps are faster than pumps, and with drifts below their expected moves match, so the
+#: chain has no long-run bias), high-vol ~20 min.
 REGIME_TRANSITIONS = np.array([
     [0.990, 0.004, 0.004, 0.002],
     [0.009, 0.9875, 0.0005, 0.003],
-    [0.009, 0.0005, 0.9875, 0.003],
-    [0.020, 0.010, 0.020, 0.950],
+    [0.0105, 0.0005, 0.985, 0.004],
+    [0.020, 0.015, 0.015, 0.950],
 ])
 #: Volatility multiplier, drift (in per-minute market sigmas), jump-rate multiplier per regime.
 REGIME_VOL = (0.75, 1.0, 1.15, 2.3)
@@ -44,9 +46,9 @@ REGIME_POSITIONING = (-0.10, 0.25, 0.25, 0.10)
 
 #: base -> (start price, beta to market, idiosyncratic annual vol, liquidity scale, taker orders/s)
 KNOWN_BASES: dict[str, tuple[float, float, float, float, float]] = {
-    "BTC": (65_000.0, 1.00, 0.05, 1.00, 8.0),
-    "ETH": (3_400.0, 1.15, 0.35, 0.50, 6.0),
-    "SOL": (150.0, 1.35, 0.55, 0.25, 4.5),
+    "BTC": (65_000.0, 1.00, 0.05, 1.00, 11.0),
+    "ETH": (3_400.0, 1.15, 0.32, 0.50, 8.0),
+    "SOL": (150.0, 1.35, 0.45, 0.25, 6.0),
 }
 
 #: Notional of one "typical" book level (USD) and of open interest at liquidity scale 1.
@@ -62,6 +64,14 @@ def nice_floor(x: float) -> float:
         if m * base <= x * (1 + 1e-12):
             return round(m * base, max(0, -exp + 1))
     return round(base, max(0, -exp + 1))
+
+
+def nice_round(x: float) -> float:
+    """The 1, 2 or 5 times a power of ten nearest to `x` (x > 0) on a log scale."""
+    exp = math.floor(math.log10(x))
+    candidates = [m * 10.0 ** e for e in (exp, exp + 1) for m in (1.0, 2.0, 5.0)]
+    best = min(candidates, key=lambda c: abs(math.log(c / x)))
+    return round(best, max(0, -math.floor(math.log10(best)) + 1))
 
 
 def decimals_of(step: float) -> int:
@@ -92,7 +102,7 @@ def _hashed_traits(symbol: str) -> tuple[float, float, float, float, float]:
     price = float(10.0 ** rng.uniform(-1.0, 3.0))
     price = float(f"{price:.4g}")
     return (price, float(rng.uniform(0.9, 1.6)), float(rng.uniform(0.4, 0.8)),
-            float(rng.uniform(0.05, 0.2)), float(rng.uniform(2.0, 5.0)))
+            float(rng.uniform(0.05, 0.2)), float(rng.uniform(3.0, 7.0)))
 
 
 def profile_for(symbol: str, price: float | None = None) -> SymbolProfile:
@@ -105,7 +115,7 @@ def profile_for(symbol: str, price: float | None = None) -> SymbolProfile:
     total_vol = math.hypot(beta * MARKET_VOL, idio)
     step_sigma = total_vol / math.sqrt(MINUTES_PER_YEAR * STEPS_PER_MIN)
     # A tick of about a third of a step's move: the book walks a few levels per step, as on a venue.
-    tick = nice_floor(start * step_sigma / 3.0)
+    tick = nice_round(start * step_sigma / 3.0)
     lot = nice_floor(20.0 / start)
     level_lots = max(5, int(LEVEL_NOTIONAL * liquidity / start / lot))
     return SymbolProfile(

@@ -18,12 +18,11 @@ import asyncio
 import logging
 from typing import ClassVar
 
-from virtuoso_tui.market.source import SourceError
-from virtuoso_tui.model import Candle, Funding, Liquidation, Trade
-
 from virtuoso_streams import messages as m
 from virtuoso_streams.connection import StreamSource, backoff_delay, now_ms
 from virtuoso_streams.sync import BinanceDepthSync
+from virtuoso_tui.api import SourceError
+from virtuoso_tui.model import Candle, Funding, Liquidation, Trade
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +96,15 @@ class BinanceStream(StreamSource):
 
     # --- frames -> records -----------------------------------------------------------------------
     def handle(self, raw: bytes | str) -> list:
+        head = raw[:48]
+        if (b"@depth" in head) if isinstance(head, bytes) else ("@depth" in head):
+            try:
+                return self._on_depth(m.decode_binance_depth_frame(raw).data)
+            except m.DecodeError:
+                pass  # not the shape we expected: the general path below decides
         try:
             env = m.decode_binance_envelope(raw)
-            if env.data is None:
+            if not env.data:
                 return []  # a reply to a control request
             stream = env.stream
             kind = stream.split("@", 2)[1] if "@" in stream else ""

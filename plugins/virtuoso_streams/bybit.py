@@ -18,12 +18,11 @@ import json
 import logging
 from typing import ClassVar
 
-from virtuoso_tui.market.source import SourceError
-from virtuoso_tui.model import Candle, Funding, Liquidation, OpenInterest, Ticker, Trade
-
 from virtuoso_streams import messages as m
 from virtuoso_streams.connection import StreamSource, now_ms
 from virtuoso_streams.sync import BybitBookSync
+from virtuoso_tui.api import SourceError
+from virtuoso_tui.model import Candle, Funding, Liquidation, OpenInterest, Ticker, Trade
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +120,18 @@ class BybitStream(StreamSource):
 
     # --- frames -> records -----------------------------------------------------------------------
     def handle(self, raw: bytes | str) -> list:
+        head = raw[:24]
+        if (b'"orderbook.' in head) if isinstance(head, bytes) else ('"orderbook.' in head):
+            try:
+                frame = m.decode_bybit_book_frame(raw)
+                if frame.ts:
+                    self.last_lag_ms = float(now_ms() - frame.ts)
+                return self._on_book(frame, frame.data)
+            except m.DecodeError:
+                pass  # not the shape we expected: the general path below decides
         try:
             env = m.decode_bybit_envelope(raw)
-            if env.data is None:
+            if not env.data:
                 if env.op == "subscribe" and env.success is False:
                     return [self.health(f"subscription refused: {env.ret_msg}")]
                 return []
@@ -154,7 +162,7 @@ class BybitStream(StreamSource):
             log.warning("bybit: undecodable frame skipped (%s)", exc)
             return []
 
-    def _on_book(self, env: m.BybitEnvelope, data: m.BybitBook) -> list:
+    def _on_book(self, env: m.BybitEnvelope | m.BybitBookFrame, data: m.BybitBook) -> list:
         sync = self.books.get(data.s)
         if sync is None:
             return []

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from virtuoso_tui.market.source import Source, SourceError
+from virtuoso_tui.api import Source, SourceError
 from virtuoso_tui.model.market import MarketEvent, SourceHealth
 
 log = logging.getLogger(__name__)
@@ -171,9 +171,9 @@ class StreamSource(Source):
                     reason = "server closed the stream"
                 self._ws = None
                 self.connected = False
-                self.on_disconnect()
                 if self._closing:
                     break
+                self.on_disconnect()
                 attempt = 0 if got_message else attempt + 1
                 self.reconnects += 1
                 await self._put(self.health(f"disconnected ({reason}); reconnecting"))
@@ -185,8 +185,8 @@ class StreamSource(Source):
         except Exception as exc:  # surfaced to the consumer of events(), once
             await self._put(exc if isinstance(exc, SourceError) else SourceError(f"{self.name}: {exc}"))
         finally:
-            if self._closing:
-                self._queue.put_nowait(_CLOSED) if not self._queue.full() else None
+            if self._closing and not self._queue.full():
+                self._queue.put_nowait(_CLOSED)  # wakes a consumer waiting in events()
 
     async def close(self) -> None:
         if self._closing:

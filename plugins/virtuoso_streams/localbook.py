@@ -26,20 +26,25 @@ class BookSide:
         self.prices.clear()
 
     def set(self, price: float, size: float) -> None:
-        levels = self.levels
+        _apply_levels(self.levels, self.prices, ((price, size),))
+
+    def update(self, changes: Iterable[tuple[float, float]]) -> None:
+        _apply_levels(self.levels, self.prices, changes)
+
+
+def _apply_levels(levels: dict[float, float], prices: list[float], changes) -> None:
+    """Apply (price, size) changes in order; size 0 deletes. One loop with local names: a method call
+    per level costs more than the dict write. (Measured: faster than building dicts/sets of the
+    changes and updating in C, which hashes every price four times.)"""
+    pop = levels.pop
+    for price, size in changes:
         if size == 0.0:
-            if levels.pop(price, None) is not None:
-                prices = self.prices
+            if pop(price, None) is not None:
                 del prices[bisect_left(prices, price)]
         else:
             if price not in levels:
-                insort(self.prices, price)
+                insort(prices, price)
             levels[price] = size
-
-    def update(self, changes: Iterable[tuple[float, float]]) -> None:
-        set_level = self.set
-        for price, size in changes:
-            set_level(price, size)
 
 
 class LocalBook:
@@ -63,8 +68,8 @@ class LocalBook:
         self.ts = ts
 
     def apply(self, bids, asks, sequence: int | None, ts: int = 0) -> None:
-        self.bids.update(bids)
-        self.asks.update(asks)
+        _apply_levels(self.bids.levels, self.bids.prices, bids)
+        _apply_levels(self.asks.levels, self.asks.prices, asks)
         self.sequence = sequence
         self.ts = ts
 

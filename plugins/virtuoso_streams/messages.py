@@ -19,7 +19,7 @@ Level = tuple[float, float]
 
 class BinanceEnvelope(msgspec.Struct):
     stream: str = ""
-    data: msgspec.Raw | None = None
+    data: msgspec.Raw = msgspec.Raw(b"")
     # replies to SUBSCRIBE requests and errors carry these instead
     result: object = None
     id: int | None = None
@@ -79,7 +79,7 @@ class BinanceMarkPrice(msgspec.Struct):
     s: str
     p: float  # mark
     E: int
-    r: float | None = None  # funding rate ("" on delivery contracts is mapped to None below)
+    r: float | None = None  # funding rate (USDⓈ-M; COIN-M delivery contracts send "", unsupported)
     T: int | None = None  # next funding time
     i: float | None = None  # index
 
@@ -106,7 +106,7 @@ class BybitEnvelope(msgspec.Struct):
     topic: str = ""
     type: str = ""
     ts: int = 0
-    data: msgspec.Raw | None = None
+    data: msgspec.Raw = msgspec.Raw(b"")
     cts: int | None = None
     # control replies: {"success": true, "op": "subscribe"|"pong", "ret_msg": ...}
     op: str = ""
@@ -171,11 +171,29 @@ class BybitLiquidation(msgspec.Struct):
     p: float
 
 
+class BinanceDepthFrame(msgspec.Struct):
+    """A whole combined-stream depth frame, decoded in one pass (the hot path)."""
+
+    stream: str
+    data: BinanceDepth
+
+
+class BybitBookFrame(msgspec.Struct):
+    """A whole orderbook topic frame, decoded in one pass (the hot path)."""
+
+    topic: str
+    type: str
+    data: BybitBook
+    ts: int = 0
+    cts: int | None = None
+
+
 def _lax(tp):
     return msgspec.json.Decoder(tp, strict=False)
 
 
 decode_binance_envelope = msgspec.json.Decoder(BinanceEnvelope).decode
+decode_binance_depth_frame = _lax(BinanceDepthFrame).decode
 decode_binance_depth = _lax(BinanceDepth).decode
 decode_binance_snapshot = _lax(BinanceDepthSnapshot).decode
 decode_binance_trade = _lax(BinanceAggTrade).decode
@@ -184,10 +202,11 @@ decode_binance_mark = _lax(BinanceMarkPrice).decode
 decode_binance_force = _lax(BinanceForceOrder).decode
 
 decode_bybit_envelope = msgspec.json.Decoder(BybitEnvelope).decode
+decode_bybit_book_frame = _lax(BybitBookFrame).decode
 decode_bybit_book = _lax(BybitBook).decode
 decode_bybit_trades = _lax(list[BybitTrade]).decode
 decode_bybit_ticker = _lax(BybitTicker).decode
 decode_bybit_klines = _lax(list[BybitKline]).decode
 decode_bybit_liquidations = _lax(list[BybitLiquidation]).decode
 
-DecodeError = msgspec.DecodeError
+DecodeError = msgspec.DecodeError  # ValidationError is a subclass: wrong shapes are decode errors too

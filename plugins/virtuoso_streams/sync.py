@@ -17,24 +17,21 @@ bybit.py own the sockets and call these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from virtuoso_tui.model import BookDelta, BookSnapshot
-
 from virtuoso_streams.localbook import LocalBook
 from virtuoso_streams.messages import BinanceDepth, BinanceDepthSnapshot, BybitBook
+from virtuoso_tui.model import BookDelta, BookSnapshot
 
 
-@dataclass
 class SyncResult:
-    events: list = field(default_factory=list)
-    need_resync: bool = False
-    reason: str = ""
+    """What one message did: records to emit, and whether the book needs a resync (and why).
+    A plain slotted class: it is built for every message, a dataclass factory costs more."""
 
+    __slots__ = ("events", "need_resync", "reason")
 
-def _levels(levels: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
-    # msgspec already decoded each level as a (float, float) tuple
-    return tuple(levels)
+    def __init__(self, events: list | None = None, need_resync: bool = False, reason: str = "") -> None:
+        self.events = [] if events is None else events
+        self.need_resync = need_resync
+        self.reason = reason
 
 
 class BinanceDepthSync:
@@ -96,12 +93,16 @@ class BinanceDepthSync:
             r = self._drop(f"{self.symbol}: crossed book after update u={d.u}", None)
             r.events = out.events
             return r
-        out.events.append(BookDelta(self.symbol, d.T or d.E, _levels(d.b), _levels(d.a), d.u, seq))
+        # msgspec decoded each level as a (float, float) tuple already: tuple() just freezes the list
+        out.events.append(BookDelta(self.symbol, d.T or d.E, tuple(d.b), tuple(d.a), d.u, seq))
         return out
 
     def on_snapshot(self, snap: BinanceDepthSnapshot, ts: int) -> SyncResult:
-        """Apply a REST snapshot to the buffered diffs. `ts` (ms) stamps the BookSnapshot record."""
+        """Apply a REST snapshot to the buffered diffs. The BookSnapshot record is stamped with the
+        snapshot's own time (futures send E/T), else the newest buffered event's exchange time (the
+        stream's clock, so a replay orders it right), else `ts` (ms)."""
         last = snap.lastUpdateId
+        stamp = snap.T or snap.E or max((d.T or d.E for d in self.buffer), default=0) or ts
         pending = [d for d in self.buffer if d.u > last]
         if pending:
             first = pending[0]
@@ -111,7 +112,7 @@ class BinanceDepthSync:
                 self.buffer = pending
                 self.last_reason = f"{self.symbol}: snapshot {last} older than buffered U={first.U}"
                 return SyncResult(need_resync=True, reason=self.last_reason)
-        self.book.reset(snap.bids, snap.asks, last, ts)
+        self.book.reset(snap.bids, snap.asks, last, stamp)
         out = SyncResult()
         if self.book.crossed:
             return self._drop(f"{self.symbol}: crossed REST snapshot {last}", None)
@@ -119,7 +120,7 @@ class BinanceDepthSync:
         self.first_pending = True
         self.buffer = []
         bids, asks = self.book.top(self.snapshot_depth)
-        out.events.append(BookSnapshot(self.symbol, snap.T or snap.E or ts, bids, asks, last))
+        out.events.append(BookSnapshot(self.symbol, stamp, bids, asks, last))
         for d in pending:
             out = self._apply(d, out)
             if out.need_resync:
@@ -174,5 +175,5 @@ class BybitBookSync:
         book.apply(data.b, data.a, data.u, ts)
         if book.crossed:
             return self._drop(f"{self.symbol}: crossed book after delta u={data.u}", out)
-        out.events.append(BookDelta(self.symbol, ts, _levels(data.b), _levels(data.a), data.u, seq))
+        out.events.append(BookDelta(self.symbol, ts, tuple(data.b), tuple(data.a), data.u, seq))
         return out

@@ -1,0 +1,248 @@
+"""The `live` executor: orders at a real venue through ccxt's async API.
+
+The order manager calls `submit`/`cancel` synchronously (trading/executor.py contract); the network
+work runs as tasks on the running loop and reports back through the manager (`report_fill`,
+`report_status`), which journals every change. Our client id travels with the order (ccxt's unified
+`clientOrderId`; Binance `newClientOrderId`), so after a restart `start()` fetches the venue's open
+orders and `open_ids()` lists them by client id: the manager's `reconcile()` then surfaces orders the
+venue holds that we do not know (an order without a client id shows as `exchange:<id>`), never
+ignoring them. `amend()` changes price/amount through ccxt's edit_order (Binance spot: cancelReplace,
+keeping our client id). `poll()` picks up fills and closes that happened at the venue.
+
+Options ([executors.live]): exchange, symbols (markets whose open orders are reconciled; default all),
+api_key/secret/password or *_env (secrets.py), sandbox (testnet), base_url, rate_limit_ms, timeout_ms.
+Keys are required; they never appear in a log line, error or journal reason. The `--live` flag and the
+typed confirmation are the host's; this class only trades what the order manager hands it.
+Neighbours: source.py (market data), fetch.py (retry policy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any, ClassVar
+
+from virtuoso_ccxt.fetch import CredentialsRefused, RetryPolicy, call_with_retry, now_ms
+from virtuoso_ccxt.secrets import Credentials, RedactingFilter, redact
+from virtuoso_ccxt.source import market_types, point_urls
+from virtuoso_tui.api import Executor
+from virtuoso_tui.model import Fill, Order, OrderStatus, OrderType
+
+log = logging.getLogger(__name__)
+
+#: ccxt unified order status -> ours (open orders stay as the manager has them)
+_CLOSED = {"canceled": OrderStatus.CANCELLED, "cancelled": OrderStatus.CANCELLED,
+           "expired": OrderStatus.EXPIRED, "rejected": OrderStatus.REJECTED}
+
+
+class LiveExecutorError(Exception):
+    """The live executor cannot trade (no keys, keys refused, markets not loadable). One sentence."""
+
+
+class LiveExecutor(Executor):
+    name: ClassVar[str] = "live"
+    description: ClassVar[str] = "orders at the exchange through ccxt (needs --live and API keys)"
+    volatile: ClassVar[bool] = False
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        options = dict(options or {})
+        self._credentials = Credentials.from_options(options)
+        super().__init__(options)
+        o = self.options
+        self.exchange_id = str(o.get("exchange", "binance"))
+        self.symbols = list(o.get("symbols", []))
+        self.policy = RetryPolicy(int(o.get("retries", 2)), float(o.get("backoff_base_s", 0.5)),
+                                  float(o.get("backoff_max_s", 4.0)), random.Random(o.get("seed")))
+        self.exchange = None
+        #: client id -> the venue's view of the order (ccxt unified dict) for orders open there
+        self.open: dict[str, dict] = {}
+        self._reported: dict[str, float] = {}  # client id -> amount already reported filled
+        self._tasks: set[asyncio.Task] = set()
+        self.errors: list[str] = []
+        self._filter = RedactingFilter(self._credentials.secrets())
+        for name in ("ccxt.base.exchange", "ccxt.async_support.base.exchange", __name__):
+            logging.getLogger(name).addFilter(self._filter)
+
+    def __repr__(self) -> str:
+        return f"LiveExecutor(exchange={self.exchange_id!r}, {self._credentials!r})"
+
+    def clean(self, text: object) -> str:
+        return redact(str(text), self._credentials.secrets())
+
+    # --- life cycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect, load markets and fetch the venue's open orders (the reconcile baseline)."""
+        import ccxt
+        import ccxt.async_support as ccxt_async
+
+        if not self._credentials.present:
+            raise LiveExecutorError(f"the live executor needs API keys for {self.exchange_id} "
+                                    "(api_key_env / secret_env in [executors.live])")
+        cls = getattr(ccxt_async, self.exchange_id, None)
+        if cls is None:
+            raise LiveExecutorError(f"ccxt has no exchange {self.exchange_id!r} ([executors.live] exchange)")
+        o = self.options
+        config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(o.get("timeout_ms", 10_000)),
+                                  "options": {"fetchMargins": False, "warnOnFetchOpenOrdersWithoutSymbol": False}}
+        if self.symbols:
+            config["options"]["fetchMarkets"] = {"types": market_types(self.symbols)}
+        if o.get("rate_limit_ms") is not None:
+            config["rateLimit"] = float(o["rate_limit_ms"])
+        ex = cls({**config, **self._credentials.ccxt_config()})
+        ex.has = dict(ex.has, fetchCurrencies=False)
+        if o.get("sandbox"):
+            ex.set_sandbox_mode(True)
+        if o.get("base_url"):
+            ex.urls["api"] = point_urls(ex.urls["api"], str(o["base_url"]))
+        self.exchange = ex
+        try:
+            await call_with_retry(ex.load_markets, self.policy)
+            await self.refresh_open()
+        except CredentialsRefused as exc:
+            raise LiveExecutorError(f"{self.exchange_id} refused the API credentials ({exc})") from None
+        except ccxt.BaseError as exc:
+            raise LiveExecutorError(self.clean(f"{self.exchange_id}: cannot start ({type(exc).__name__}: {exc})")) from None
+
+    async def refresh_open(self) -> dict[str, dict]:
+        """Replace `open` with the venue's open orders, keyed by client id."""
+        ex = self.exchange
+        found: dict[str, dict] = {}
+        for sym in self.symbols or [None]:
+            for o in await call_with_retry(lambda sym=sym: ex.fetch_open_orders(sym), self.policy):
+                found[o.get("clientOrderId") or f"exchange:{o['id']}"] = o
+        self.open = found
+        return found
+
+    async def drain(self) -> None:
+        """Wait for every order request in flight (tests, and a clean shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()
+        if self.exchange is not None:
+            ex, self.exchange = self.exchange, None
+            await ex.close()
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- the Executor contract -------------------------------------------------------------------
+    def submit(self, order: Order) -> None:
+        self._spawn(self._place(order))
+
+    def cancel(self, client_id: str) -> bool:
+        if client_id not in self.open:
+            return False
+        self._spawn(self._cancel(client_id))
+        return True
+
+    def open_ids(self) -> set[str]:
+        return set(self.open)
+
+    # --- venue calls -----------------------------------------------------------------------------
+    async def _place(self, order: Order) -> None:
+        import ccxt
+
+        otype = "market" if order.type in (OrderType.MARKET, OrderType.STOP) else "limit"
+        params: dict[str, Any] = {"clientOrderId": order.client_id}
+        if order.stop_price is not None and order.type in (OrderType.STOP, OrderType.STOP_LIMIT):
+            params["triggerPrice"] = order.stop_price
+        if order.post_only:
+            params["postOnly"] = True
+        if order.reduce_only:
+            params["reduceOnly"] = True
+        try:
+            # never retried: a timed-out create may have reached the venue; poll()/refresh_open() finds it
+            placed = await self.exchange.create_order(order.symbol, otype, order.side, order.amount,
+                                                      order.price if otype == "limit" else None, params)
+        except ccxt.BaseError as exc:
+            reason = self.clean(f"{self.exchange_id} refused the order: {type(exc).__name__}: {exc}")
+            self.errors.append(reason)
+            if self.sink is not None:
+                self.sink.report_status(order.client_id, OrderStatus.REJECTED, reason)
+            return
+        self._apply(order.client_id, placed)
+
+    async def _cancel(self, client_id: str) -> None:
+        import ccxt
+
+        venue = self.open[client_id]
+        try:
+            await call_with_retry(lambda: self.exchange.cancel_order(venue["id"], venue["symbol"]), self.policy)
+        except ccxt.OrderNotFound:
+            pass  # already gone at the venue: closed there, which is what we wanted
+        except ccxt.BaseError as exc:
+            self.errors.append(self.clean(f"cancel {client_id}: {type(exc).__name__}: {exc}"))
+            return
+        self.open.pop(client_id, None)
+        if self.sink is not None:
+            self.sink.report_status(client_id, OrderStatus.CANCELLED, "cancelled at the exchange")
+
+    async def amend(self, client_id: str, *, amount: float | None = None, price: float | None = None) -> dict:
+        """Change an open order's amount and/or price at the venue; returns the venue's new order.
+        The client id is kept (the replaced order carries it), so the order manager's record stays
+        the same order. Raises KeyError for an order not open here."""
+        venue = self.open[client_id]
+        new = await self.exchange.edit_order(venue["id"], venue["symbol"], venue["type"], venue["side"],
+                                             amount if amount is not None else venue["amount"],
+                                             price if price is not None else venue["price"],
+                                             {"clientOrderId": client_id})
+        self._apply(client_id, new)
+        return new
+
+    async def poll(self) -> None:
+        """Fetch each open order of ours and report fills and closes that happened at the venue."""
+        for cid, venue in list(self.open.items()):
+            if not self._ours(cid):
+                continue  # venue orders we do not know are for reconcile to surface, not ours to track
+            latest = await call_with_retry(lambda v=venue: self.exchange.fetch_order(v["id"], v["symbol"]), self.policy)
+            self._apply(cid, latest)
+
+    def _ours(self, client_id: str) -> bool:
+        return self.sink is not None and client_id in getattr(self.sink, "orders", {})
+
+    # --- venue order -> reports ------------------------------------------------------------------
+    def _apply(self, client_id: str, venue: dict) -> None:
+        status = venue.get("status")
+        if status == "open":
+            self.open[client_id] = venue
+        else:
+            self.open.pop(client_id, None)
+        self._report_fills(client_id, venue)
+        if status in _CLOSED and self.sink is not None:
+            self.sink.report_status(client_id, _CLOSED[status], f"{status} at the exchange")
+
+    def _report_fills(self, client_id: str, venue: dict) -> None:
+        if self.sink is None:
+            return
+        done = self._reported.get(client_id, 0.0)
+        filled = float(venue.get("filled") or 0.0)
+        if filled <= done:
+            return
+        quote = (self.exchange.markets.get(venue["symbol"]) or {}).get("quote")
+        trades = venue.get("trades") or []
+        if trades and sum(float(t["amount"]) for t in trades) >= filled - done - 1e-12 and done == 0.0:
+            for t in trades:
+                self.sink.report_fill(self._fill(client_id, venue, t["price"], t["amount"], t.get("fee"),
+                                                 t.get("timestamp"), t.get("id"), t.get("takerOrMaker"), quote))
+        else:  # only totals known: one fill for the increment at the average price
+            price = venue.get("average") or venue.get("price")
+            self.sink.report_fill(self._fill(client_id, venue, price, filled - done, None, venue.get("lastTradeTimestamp"),
+                                             f"{venue['id']}-{filled:g}", None, quote))
+        self._reported[client_id] = filled
+
+    def _fill(self, client_id, venue, price, amount, fee, ts, trade_id, liquidity, quote) -> Fill:
+        cost = 0.0
+        if fee and fee.get("cost") is not None:
+            # fees in quote count as is, in base at the fill price; other assets (BNB) are not quote
+            if fee.get("currency") == quote:
+                cost = float(fee["cost"])
+            elif fee.get("currency") == (self.exchange.markets.get(venue["symbol"]) or {}).get("base"):
+                cost = float(fee["cost"]) * float(price)
+        return Fill(client_id, venue["symbol"], venue["side"], int(ts or venue.get("timestamp") or now_ms()),
+                    float(price), float(amount), cost, "maker" if liquidity == "maker" else "taker",
+                    f"{self.exchange_id}:{trade_id}" if trade_id else "")
