@@ -1,0 +1,112 @@
+"""Headless mode end to end: the real `virtuoso` command in a subprocess, on the simulated market."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def virtuoso(*args: str, stdin: str | None = None, timeout: float = 120, cwd: Path | None = None,
+             env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "virtuoso_tui.cli", *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd or REPO, env={**os.environ, **(env or {})})
+
+
+def records(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+FAST = ("--no-ui", "--speed", "0", "--seed", "3", "--db", "")
+
+
+def test_headless_emits_json_lines_and_exits_zero():
+    out = virtuoso(*FAST, "--market-seconds", "900")
+    assert out.returncode == 0, out.stderr
+    recs = records(out.stdout)
+    types = {r["type"] for r in recs}
+    assert {"lifecycle", "candle", "signal"} <= types
+    assert recs[0] == {"type": "lifecycle", "state": "starting",
+                       "symbols": ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]}
+    assert recs[-1]["type"] == "lifecycle" and recs[-1]["state"] == "stopped"
+    candles = [r for r in recs if r["type"] == "candle" and r["timeframe"] == "1m"]
+    # 15 minutes of market time: about 14 closed 1m candles per symbol
+    for sym in ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"):
+        mine = [c for c in candles if c["symbol"] == sym]
+        assert 13 <= len(mine) <= 15
+        assert all(c["low"] <= min(c["open"], c["close"]) <= max(c["open"], c["close"]) <= c["high"] for c in mine)
+        assert [c["ts"] % 60_000 for c in mine] == [0] * len(mine)
+    sig = next(r for r in recs if r["type"] == "signal")
+    assert sig["side"] in ("LONG", "SHORT", "NEUTRAL")
+    assert set(sig["faces"]) >= {"technical", "volume", "orderflow", "orderbook", "price_structure", "sentiment"}
+
+
+def test_headless_is_deterministic_for_a_seed():
+    a = virtuoso(*FAST, "--market-seconds", "300")
+    b = virtuoso(*FAST, "--market-seconds", "300")
+    assert a.returncode == b.returncode == 0
+    assert a.stdout == b.stdout
+    c = virtuoso("--no-ui", "--speed", "0", "--seed", "4", "--db", "", "--market-seconds", "300")
+    assert c.stdout != a.stdout
+
+
+def test_text_format_is_readable():
+    out = virtuoso(*FAST, "--market-seconds", "180", "--format", "text")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("candle BTC/USDT:USDT 1m ") for line in lines)
+    assert not any(line.startswith("{") for line in lines)
+
+
+def test_sigterm_stops_cleanly_with_status_zero():
+    proc = subprocess.Popen([sys.executable, "-m", "virtuoso_tui.cli", "--no-ui", "--speed", "1", "--db", ""],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    last = records(stdout)[-1]
+    assert last == {"type": "lifecycle", "state": "stopped", "reason": "signal SIGTERM"}
+
+
+def test_duration_is_wall_clock():
+    t0 = time.monotonic()
+    out = virtuoso("--no-ui", "--speed", "1", "--db", "", "--duration", "2")
+    elapsed = time.monotonic() - t0
+    assert out.returncode == 0, out.stderr
+    assert records(out.stdout)[-1]["reason"] == "duration reached"
+    assert elapsed < 30
+
+
+def test_config_error_is_one_sentence_and_status_two(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[prism.weights]\ntechnical = -0.5\n")
+    out = virtuoso("--no-ui", "--config", str(bad), "--duration", "1")
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert str(bad) in lines[0] and "prism.weights.technical" in lines[0] and ":2" in lines[0]
+
+
+def test_unknown_source_is_a_clear_error():
+    out = virtuoso("--no-ui", "--source", "nasdaq", "--db", "", "--duration", "1")
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("virtuoso: unknown source 'nasdaq' (available: ")
+    assert "sim" in out.stderr
+
+
+@pytest.mark.parametrize("args", [("plugins",), ("config", "check")])
+def test_info_commands_run(args):
+    out = virtuoso(*args)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip()
