@@ -61,6 +61,7 @@ class Engine:
         score_interval_ms: int = 1_000,
         record: Sequence[str] = ("candles", "signals"),
         candle_capacity: int = 1_000,
+        history_bars: int = 0,
     ) -> None:
         self.source = source
         self.symbols = list(symbols)
@@ -70,6 +71,7 @@ class Engine:
         self.storage = storage
         self.host = host
         self.score_interval_ms = score_interval_ms
+        self.history_bars = history_bars
         self.record = set(record)
         self.states: dict[str, MarketState] = {
             s: MarketState(s, tuple(timeframes), capacity=candle_capacity) for s in self.symbols
@@ -99,6 +101,8 @@ class Engine:
     async def run(self, *, wall_seconds: float | None = None, market_seconds: float | None = None) -> None:
         """Consume the source until it ends, `stop()` is called, or a duration passes."""
         self.bus.publish("lifecycle", {"state": "starting", "symbols": self.symbols})
+        if self.history_bars:
+            self.warm_up(self.history_bars)
         if self.desk is not None and hasattr(self.desk, "start"):
             self.desk.start()
         pump = asyncio.ensure_future(self._pump(market_seconds))
@@ -116,6 +120,24 @@ class Engine:
                     task.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
             await self._shutdown()
+
+    def warm_up(self, bars: int) -> None:
+        """Load candle history from the source (when it has any) so the faces score from the start.
+
+        Only the base timeframe is asked for; MarketState builds every higher one from it."""
+        for symbol, state in self.states.items():
+            if state.now is not None:
+                continue
+            try:
+                history = self.source.candle_history(symbol, state.base, bars)
+            except Exception as exc:  # noqa: BLE001 - no history is a slower start, not a failure
+                log.warning("no candle history for %s: %s", symbol, exc)
+                self.bus.publish("error", {"message": f"no candle history for {symbol}: {exc}",
+                                           "source": self.source.name})
+                continue
+            if history:
+                state.backfill(**{k: history[k] for k in ("ts", "open", "high", "low", "close", "volume")},
+                               buy_volume=history.get("buy_volume"))
 
     async def _pump(self, market_seconds: float | None) -> None:
         end_ts: int | None = None

@@ -70,6 +70,19 @@ def build_desk(host: PluginHost, settings: Any, storage: Any, bus: EventBus, eng
                   states=lambda: engine_ref[0].states)
 
 
+#: higher-timeframe candles the warm-up aims for: enough for MACD(26,9), AO(34) and swing pivots
+WARMUP_CANDLES = 150
+MAX_WARMUP_BARS = 50_000
+
+
+def history_bars(timeframes: Sequence[str]) -> int:
+    """Base candles to load so the highest timeframe has WARMUP_CANDLES candles (capped)."""
+    from virtuoso_tui.model import timeframe_ms
+
+    ratio = timeframe_ms(timeframes[-1]) // timeframe_ms(timeframes[0])
+    return int(min(MAX_WARMUP_BARS, WARMUP_CANDLES * ratio))
+
+
 def build_runtime(
     settings: Any = None,
     *,
@@ -83,6 +96,7 @@ def build_runtime(
     with_prism: bool = True,
     with_trading: bool = True,
     source_options: dict[str, Any] | None = None,
+    warm_up: bool = True,
 ) -> Runtime:
     """Put Virtuoso together. Arguments override the settings (they come from CLI flags)."""
     from virtuoso_tui.config import load_config
@@ -116,6 +130,7 @@ def build_runtime(
     engine = Engine(
         source=src, symbols=symbols, bus=bus, timeframes=timeframes, prism=prism, desk=desk,
         storage=storage, host=host, record=settings.storage.record,
+        history_bars=history_bars(timeframes) if warm_up else 0,
     )
     engine_ref.append(engine)
     bus.subscribe("alert", lambda _t, alert: host.notify("virtuoso_on_alert", alert=alert))

@@ -77,6 +77,16 @@ class SimSource(Source):
         The live `events()` continues from where this stops."""
         return self.market.run(seconds)
 
+    def candle_history(self, symbol: str, timeframe: str, bars: int):
+        """Candles before the live start from the same model at candle level (`virtuoso_sim.history`):
+        the last one ends at the live start and closes at the live start price, so the chart and the
+        faces have a past from the first second."""
+        from virtuoso_sim.history import history as _history
+
+        prices = self.options.get("prices") or {}
+        return _history(symbol, timeframe, bars, seed=int(self.options.get("seed", 1)),
+                        end_ts=self.market.now, price=prices.get(symbol))
+
     async def events(self) -> AsyncIterator[MarketEvent | SourceHealth]:
         market = self.market
         yield SourceHealth(self.name, market.now, connected=True, detail=f"simulated, seed {market.seed}")

@@ -36,5 +36,15 @@ class Source:
         """Yield market records in timestamp order per symbol until exhausted or closed."""
         raise NotImplementedError
 
+    def candle_history(self, symbol: str, timeframe: str, bars: int) -> dict[str, Any] | None:
+        """Closed candles before the live data starts, for warming the faces up; None if the source has none.
+
+        Returns numpy arrays `ts` (int64 open times, ms), `open`, `high`, `low`, `close`, `volume`
+        (float64) and optionally `buy_volume`, oldest first, the last candle ending where the live
+        stream begins. The engine asks once per symbol for the base timeframe and builds every higher
+        timeframe from it, so all timeframes tell the same story.
+        """
+        return None
+
     async def close(self) -> None:
         """Release connections and files. Called once on shutdown, also after an error."""

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from virtuoso_tui.market.book import OrderBook
-from virtuoso_tui.market.candles import CandleSeries
+from virtuoso_tui.market.candles import CandleSeries, resample
 from virtuoso_tui.market.series import TimeSeries
 from virtuoso_tui.market.trades import SIDE_CODE, TradeWindow
 from virtuoso_tui.model.market import (
@@ -137,6 +139,59 @@ class MarketState:
         if self.now is None or ts > self.now:
             self.now = ts
         return handler(event)
+
+    def backfill(self, ts, open, high, low, close, volume, buy_volume=None, trades=None) -> int:  # noqa: A002
+        """Load closed BASE-timeframe candles that precede the live data (a source's history), oldest first.
+
+        Every higher timeframe is aggregated from them with the same rules as live (complete buckets
+        become closed candles; a trailing bucket the live data will finish becomes the forming candle),
+        so after a backfill the live stream simply carries on. Only the newest `capacity` candles of each
+        timeframe are kept. Must come before any live data; returns the number of base candles taken.
+        """
+        if self.now is not None or self._origin is not None:
+            raise RuntimeError(f"backfill of {self.symbol} must come before live data")
+        ts = np.asarray(ts, dtype=np.int64)
+        n = len(ts)
+        if n == 0:
+            return 0
+        if np.any(np.diff(ts) <= 0) or np.any(ts % self.base_ms):
+            raise ValueError(f"backfill candles of {self.symbol} must be {self.base} candles in increasing time")
+        cols = {
+            "open": np.asarray(open, dtype=np.float64), "high": np.asarray(high, dtype=np.float64),
+            "low": np.asarray(low, dtype=np.float64), "close": np.asarray(close, dtype=np.float64),
+            "volume": np.asarray(volume, dtype=np.float64),
+            "buy_volume": (np.full(n, np.nan) if buy_volume is None else np.asarray(buy_volume, dtype=np.float64)),
+            "trades": np.zeros(n, dtype=np.float64) if trades is None else np.asarray(trades, dtype=np.float64),
+        }
+        end = int(ts[-1]) + self.base_ms  # where the live data begins
+        self._set_origin(int(ts[0]))
+
+        def push(series: CandleSeries, t: np.ndarray, c: dict[str, np.ndarray]) -> None:
+            start = max(0, len(t) - series.capacity)
+            for i in range(start, len(t)):
+                series.append(Candle(self.symbol, series.timeframe, int(t[i]), float(c["open"][i]),
+                                     float(c["high"][i]), float(c["low"][i]), float(c["close"][i]),
+                                     float(c["volume"][i]), float(c["buy_volume"][i]), int(c["trades"][i])))
+
+        push(self._base, ts, cols)
+        for series in self._higher:
+            period = series.period_ms
+            whole = ts < end - end % period  # base candles in buckets that are already complete
+            if whole.any():
+                agg = resample(ts[whole], cols["open"][whole], cols["high"][whole], cols["low"][whole],
+                               cols["close"][whole], cols["volume"][whole], period,
+                               buy_volume=cols["buy_volume"][whole], trades=cols["trades"][whole],
+                               from_ms=self.base_ms, drop_incomplete=False)
+                first_whole = int(ts[0]) - int(ts[0]) % period
+                keep = agg["ts"] >= (first_whole if int(ts[0]) == first_whole else first_whole + period)
+                push(series, agg["ts"][keep], {k: agg[k][keep] for k in cols})
+            for i in np.flatnonzero(~whole):  # the bucket still forming when the live data starts
+                series.fold(Candle(self.symbol, self.base, int(ts[i]), float(cols["open"][i]), float(cols["high"][i]),
+                                   float(cols["low"][i]), float(cols["close"][i]), float(cols["volume"][i]),
+                                   float(cols["buy_volume"][i]), int(cols["trades"][i])), self.base_ms)
+        self.last_price = float(cols["close"][-1])
+        self._seen.update(self._closed_kind[tf] for tf in self.timeframes if len(self.candles[tf]))
+        return n
 
     def advance(self, now_ms: int) -> frozenset[str]:
         """Close every candle whose period has ended by `now_ms`; returns the candle kinds closed."""
