@@ -138,6 +138,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish_problems(runtime: Any) -> None:
+    """Configuration problems found while wiring plugins, and plugins that failed to load, as alerts."""
+    from virtuoso_tui.model import Alert
+
+    for problem in runtime.problems:
+        runtime.bus.publish("alert", Alert(0, "warning", problem, source="plugins"))
+    for info in runtime.host.report():
+        if info.status == "failed":
+            runtime.bus.publish("alert", Alert(0, "error", f"plugin {info.name} failed: {info.error}", source="plugins"))
+
+
 def cmd_headless(args: argparse.Namespace) -> int:
     from virtuoso_tui.headless import DEFAULT_EVENTS, HeadlessPrinter, read_commands
 
@@ -145,8 +156,7 @@ def cmd_headless(args: argparse.Namespace) -> int:
     runtime = _runtime(args, settings)
     events = args.events.split(",") if args.events else DEFAULT_EVENTS
     HeadlessPrinter(runtime.bus, sys.stdout, fmt=args.format, events=events)
-    for problem in runtime.problems:
-        runtime.bus.publish("alert", {"level": "warning", "message": problem, "source": "plugins"})
+    _publish_problems(runtime)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

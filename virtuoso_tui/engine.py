@@ -144,11 +144,16 @@ class Engine:
         n = 0
         gc_frozen = False
         events = self.source.events()
+        begun = False
         try:
             async for event in events:
                 if isinstance(event, SourceHealth):
                     self.bus.publish("health", event)
                     continue
+                if not begun:  # health reports carry wall time; the stream starts at its first record
+                    begun = True
+                    for state in self.states.values():
+                        state.begin(event.ts)
                 if end_ts is None and market_seconds is not None:
                     end_ts = event.ts + int(market_seconds * 1000)
                 if end_ts is not None and event.ts > end_ts:

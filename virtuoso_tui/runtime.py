@@ -133,6 +133,9 @@ def build_runtime(
         history_bars=history_bars(timeframes) if warm_up else 0,
     )
     engine_ref.append(engine)
+    from virtuoso_tui.monitor import Monitor
+
+    Monitor(host, bus, storage)
     bus.subscribe("alert", lambda _t, alert: host.notify("virtuoso_on_alert", alert=alert))
     bus.subscribe("fill", lambda _t, fill: host.notify("virtuoso_on_fill", fill=fill))
     mode = "LIVE" if getattr(settings.live, "enabled", False) else ("SIM" if source_name == "sim" else "PAPER")

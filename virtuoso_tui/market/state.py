@@ -140,6 +140,14 @@ class MarketState:
             self.now = ts
         return handler(event)
 
+    def begin(self, ts: int) -> None:
+        """Say when the stream started (the source's first record, a health report included).
+
+        A candle whose period began before this is partial and dropped; one starting exactly here is
+        complete even if its first trade comes a few milliseconds later. Ignored once data has arrived."""
+        if self._origin is None:
+            self._set_origin(int(ts))
+
     def backfill(self, ts, open, high, low, close, volume, buy_volume=None, trades=None) -> int:  # noqa: A002
         """Load closed BASE-timeframe candles that precede the live data (a source's history), oldest first.
 

@@ -400,20 +400,28 @@ def build_desk(*, host: Any, settings: Any, storage: Any, bus: Any, now: Callabl
     strategy = dict(plain.get("strategy") or {})
     execs: dict[str, Executor] = {}
     algos: dict[str, type[ExecutionAlgo]] = {}
-    for name, (_plugin, cls) in host.registry("virtuoso_executors").items():
+    for name, (plugin, cls) in host.registry("virtuoso_executors").items():
         if isinstance(cls, type) and issubclass(cls, ExecutionAlgo):
             algos[name] = cls
         elif name == "paper":
-            execs[name] = cls(paper)
+            ok, executor = host.guard(plugin, f"executor {name!r}", cls, paper)
+            if ok:
+                execs[name] = executor
     rules = []
     risk = getattr(settings, "risk", None)
-    for name, (_plugin, cls) in host.registry("virtuoso_risk_rules").items():
+    for name, (plugin, cls) in host.registry("virtuoso_risk_rules").items():
         opts = risk.options(name) if risk is not None else None
         if opts is None:
-            if cls.enabled_by_default:
-                rules.append(cls({}))
-        elif opts.get("enabled", True):
-            rules.append(cls({k: v for k, v in opts.items() if k in cls.defaults}))
+            if not cls.enabled_by_default:
+                continue
+            opts = {}
+        elif not opts.get("enabled", True):
+            continue
+        # a rule that cannot be built is reported and left out; the rest still guard every order
+        ok, rule = host.guard(plugin, f"risk rule {name!r}", cls,
+                              {k: v for k, v in opts.items() if k in getattr(cls, "defaults", opts)})
+        if ok:
+            rules.append(rule)
     commands = [c for _plugin, c in host.collect("virtuoso_commands")]
     journal = storage if storage is not None else SqliteJournal(":memory:")
     return TradingDesk(journal, {"paper": paper, "strategy": strategy, "sizing": strategy.get("sizing") or {}},

@@ -1,0 +1,111 @@
+"""The engine with plugins that misbehave: a plugin that raises everywhere is isolated and reported, and
+the engine keeps producing signals; the engine's market clock and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+
+import pytest
+
+from virtuoso_tui.config import load_config
+from virtuoso_tui.runtime import build_runtime
+
+BAD_PLUGIN = '''
+from virtuoso_tui import hookimpl
+from virtuoso_tui.api import Face, RiskRule
+from virtuoso_tui.monitor import AlertRule
+
+
+class ExplodingFace(Face):
+    name = "exploding"
+    default_weight = 0.2
+    components = {"boom": 1.0}
+    requires = frozenset({"trades"})
+
+    def score(self, state, timeframes, touched=None):
+        raise RuntimeError("face blew up")
+
+
+class ExplodingRuleCtor(RiskRule):
+    name = "exploding_rule"
+
+    def __init__(self, options=None):
+        raise RuntimeError("rule cannot be built")
+
+
+class ExplodingAlert(AlertRule):
+    name = "exploding_alert"
+
+    def check(self, signal, previous):
+        raise KeyError("alert rule blew up")
+
+
+@hookimpl
+def virtuoso_faces(config):
+    return [ExplodingFace]
+
+
+@hookimpl
+def virtuoso_risk_rules(config):
+    return [ExplodingRuleCtor]
+
+
+@hookimpl
+def virtuoso_alert_rules(config):
+    return [ExplodingAlert()]
+
+
+@hookimpl
+def virtuoso_on_signal(signal):
+    raise ZeroDivisionError("on_signal blew up")
+
+
+@hookimpl
+def virtuoso_on_fill(fill):
+    raise ValueError("on_fill blew up")
+'''
+
+
+@pytest.fixture
+def bad_dir(tmp_path):
+    (tmp_path / "chaos.py").write_text(textwrap.dedent(BAD_PLUGIN))
+    return tmp_path
+
+
+def test_plugin_raising_everywhere_leaves_the_engine_running(bad_dir):
+    rt = build_runtime(load_config(), speed=0, db_path="", seed=5, plugins_dirs=[bad_dir])
+    signals, fills, alerts = [], [], []
+    rt.bus.subscribe("signal", lambda _t, s: signals.append(s))
+    rt.bus.subscribe("fill", lambda _t, f: fills.append(f))
+    rt.bus.subscribe("alert", lambda _t, a: alerts.append(a))
+
+    async def main():
+        task = asyncio.ensure_future(rt.engine.run(market_seconds=180))
+        await asyncio.sleep(0.05)
+        result = rt.engine.execute("buy 0.01 BTC/USDT:USDT")
+        await task
+        return result
+
+    result = asyncio.run(main())
+    info = rt.host.infos["chaos"]
+    assert info.status == "failed"
+    assert rt.engine.stopped_reason == "market duration reached"
+    # the prism carries on: the exploding face is n/a, the six built-in faces score
+    last = signals[-1]
+    assert last.faces["exploding"].score is None
+    assert sum(1 for f in last.faces.values() if f.score is not None) == 6
+    assert len(signals) > 100
+    # trading carries on: the rule that could not be built is left out, the order fills, on_fill's raise is isolated
+    assert result.ok, result.message
+    assert fills and fills[0].symbol == "BTC/USDT:USDT"
+    assert "rule cannot be built" in info.error or "blew up" in info.error
+
+
+def test_market_clock_is_the_sources_time():
+    rt = build_runtime(load_config(), speed=0, db_path="", seed=5, warm_up=False, with_trading=False)
+    asyncio.run(rt.engine.run(market_seconds=90))
+    start = 1_767_571_200_000  # the sim's fixed start, 2026-01-05 00:00 UTC
+    assert start + 89_000 <= rt.engine.now <= start + 90_000
+    closed = rt.engine.states["BTC/USDT:USDT"].candles["1m"]
+    assert list(closed.ts) == [start]  # one complete minute; the second is still forming
