@@ -33,6 +33,7 @@ KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("next_timeframe", "t", "cycle_timeframe(1)", "Timeframe"),
     KeyAction("prev_timeframe", "T", "cycle_timeframe(-1)", "Prev timeframe", show=False),
     KeyAction("chart", "c", "show_chart", "Chart", show=False),
+    KeyAction("line_chart", "l", "toggle_line", "Line/candles", show=False),
     KeyAction("confluence", "0", "show_face('confluence')", "Confluence table", show=False),
     KeyAction("face_1", "1", "show_face_index(0)", "Face 1 table", show=False),
     KeyAction("face_2", "2", "show_face_index(1)", "Face 2 table", show=False),
@@ -44,6 +45,7 @@ KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("sell", "s", "quick_order('sell')", "Sell"),
     KeyAction("plugins", "p", "plugins", "Plugins"),
     KeyAction("settings", "comma", "settings", "Settings", show=False),
+    KeyAction("backtests", "r", "backtests", "Backtest results", show=False),
     KeyAction("theme", "ctrl+t", "cycle_theme", "Theme", show=False),
 )
 

@@ -6,8 +6,8 @@ panels prebuild:
 
 - a first-line comment `/* base: textual-dark */` names the Textual built-in theme the widgets Textual
   draws itself (inputs, footer, notifications, command palette) take their colours from;
-- `$up`, `$down`, `$neutral`, `$dim`, `$accent`, `$warn`, `$live`, `$bar` variables are read back into a
-  `Palette` the renderers (ui/render.py) use, so a tape or a ladder follows the theme without Textual
+- `$vt-up`, `$vt-down`, `$vt-neutral`, `$vt-dim`, `$vt-accent`, `$vt-warn`, `$vt-live`, `$vt-bar`,
+  `$vt-text` variables are read back into a `Palette` the renderers (ui/render.py) use, so a tape or a ladder follows the theme without Textual
   repainting a DataTable.
 
 `load_theme(name)` raises `UnknownThemeError` naming the available themes; `--theme` and `[ui] theme`
@@ -24,7 +24,8 @@ from pathlib import Path
 THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
 DEFAULT_THEME = "dark"
 
-_VAR = re.compile(r"^\s*\$([a-z][a-z0-9_-]*)\s*:\s*([^;]+);", re.MULTILINE)
+# prefixed: Textual CSS variables are global, and $accent or $panel would clobber Textual's own
+_VAR = re.compile(r"^\s*\$vt-([a-z][a-z0-9_-]*)\s*:\s*([^;]+);", re.MULTILINE)
 _BASE = re.compile(r"/\*\s*base:\s*([a-z0-9_-]+)\s*\*/")
 
 
