@@ -227,3 +227,16 @@ def test_sim_start_does_not_import_ccxt():
             "h.collect('virtuoso_sources')\nprint('ccxt' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_disable_and_enable_a_plugin(plugin_dir):
+    host = PluginHost.load(plugins_dirs=[plugin_dir], entry_points=False)
+    host.disable("good")
+    assert host.infos["good"].status == "disabled"
+    assert host.collect("virtuoso_alert_rules") == []
+    with pytest.raises(ValueError, match="only a loaded plugin"):
+        host.disable("broken_import")
+    host.enable("good")
+    assert [p for p, _ in host.collect("virtuoso_alert_rules")] == ["good"]
+    with pytest.raises(ValueError, match="is not disabled"):
+        host.enable("good")

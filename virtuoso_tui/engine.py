@@ -42,8 +42,9 @@ _TOPIC = {
     OpenInterest: "open_interest", Liquidation: "liquidation", LongShortRatio: "long_short", Candle: "candle",
 }
 
-#: events between forced yields to the loop when a source never suspends (speed 0)
-_YIELD_EVERY = 256
+#: when a source never suspends (speed 0), the pump yields to the loop after this much work
+_YIELD_BUDGET_S = 0.004
+_CHECK_EVERY = 16
 
 
 class Engine:
@@ -87,6 +88,7 @@ class Engine:
         self._pending_signals: list[Any] = []
         self._last_flush = time.monotonic()
         self.stopped_reason = ""
+        self.health: SourceHealth | None = None  # the source's latest health report, for views
 
     # ------------------------------------------------------------------ lifecycle
     def stop(self, reason: str = "stopped") -> None:
@@ -103,11 +105,18 @@ class Engine:
         self.bus.publish("lifecycle", {"state": "starting", "symbols": self.symbols})
         if self.history_bars:
             self.warm_up(self.history_bars)
+        if self.desk is not None and hasattr(self.desk, "start_executors"):
+            try:  # executors connect first (live: the venue's open orders), so start() reconciles with them
+                await self.desk.start_executors()
+            except BaseException:
+                await self._shutdown()
+                raise
         if self.desk is not None and hasattr(self.desk, "start"):
             self.desk.start()
         pump = asyncio.ensure_future(self._pump(market_seconds))
         stopper = asyncio.ensure_future(self._stop.wait())
         waiters = {pump, stopper}
+        polls = asyncio.ensure_future(self.desk.run_polls()) if hasattr(self.desk, "run_polls") else None
         try:
             done, _ = await asyncio.wait(waiters, timeout=wall_seconds, return_when=asyncio.FIRST_COMPLETED)
             if not done:
@@ -115,10 +124,10 @@ class Engine:
             if pump in done and pump.exception() is not None:
                 raise pump.exception()
         finally:
-            for task in waiters:
+            for task in waiters if polls is None else waiters | {polls}:
                 if not task.done():
                     task.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
+            await asyncio.gather(*waiters, *([polls] if polls else []), return_exceptions=True)
             await self._shutdown()
 
     def warm_up(self, bars: int) -> None:
@@ -145,9 +154,12 @@ class Engine:
         gc_frozen = False
         events = self.source.events()
         begun = False
+        last_yield = time.perf_counter()
         try:
             async for event in events:
                 if isinstance(event, SourceHealth):
+                    self.health = event
+                    self._on_health(event)
                     self.bus.publish("health", event)
                     continue
                 if not begun:  # health reports carry wall time; the stream starts at its first record
@@ -161,8 +173,10 @@ class Engine:
                     break
                 self.process(event)
                 n += 1
-                if n % _YIELD_EVERY == 0:
+                # yield to the loop on a time budget, so a view's frame never waits long behind a burst
+                if n % _CHECK_EVERY == 0 and time.perf_counter() - last_yield >= _YIELD_BUDGET_S:
                     await asyncio.sleep(0)
+                    last_yield = time.perf_counter()
                     if self._stop.is_set():
                         break
                     if not gc_frozen and n >= 20_000:
@@ -185,8 +199,30 @@ class Engine:
             log.exception("source close failed")
         if self.desk is not None and hasattr(self.desk, "stop"):
             self.desk.stop()
+        if self.desk is not None and hasattr(self.desk, "close_executors"):
+            try:
+                await self.desk.close_executors()
+            except Exception:  # noqa: BLE001
+                log.exception("executor close failed")
         self.flush()
         self.bus.publish("lifecycle", {"state": "stopped", "reason": self.stopped_reason})
+
+    def _on_health(self, health: SourceHealth) -> None:
+        """A book the source reports as resyncing (`books_valid[symbol] is False`) is invalid here
+        until its next BookSnapshot: never scored, never matched against. A stream that connects
+        again after a disconnect makes the desk resync and reconcile its venue executors."""
+        extra = health.extra or {}
+        for symbol, ok in (extra.get("books_valid") or {}).items():
+            state = self.states.get(symbol)
+            if ok is False and state is not None and state.book.valid:
+                reason = f"resync: {health.detail}" if health.detail else "resync in progress"
+                state.book.invalidate(reason)
+                self._dirty[symbol].add("book")
+                if self.desk is not None and hasattr(self.desk, "on_book_invalid"):
+                    self.desk.on_book_invalid(symbol, reason)
+        if health.detail == "connected" and extra.get("reconnects") and self.desk is not None \
+                and hasattr(self.desk, "on_source_reconnect"):
+            self.desk.on_source_reconnect()
 
     # ------------------------------------------------------------------ the data flow
     def process(self, event: Any) -> None:
@@ -214,9 +250,10 @@ class Engine:
     def _after_apply(self, state: MarketState, touched: frozenset[str]) -> None:
         if not touched:
             return
-        closed = [k for k in touched if k.startswith("candles:")]
-        for kind in closed:
-            candle = state.candles[kind.split(":", 1)[1]].last
+        # in timeframe order (a set's order changes with the hash seed: output must not)
+        closed = [tf for tf in state.timeframes if f"candles:{tf}" in touched]
+        for tf in closed:
+            candle = state.candles[tf].last
             if candle is not None:
                 self.bus.publish("candle", candle)
                 if "candles" in self.record and self.storage is not None:

@@ -41,7 +41,7 @@ class PluginInfo:
     origin: str  # "builtin", "entry point (dist x.y)", "file /path/x.py"
     version: str = ""
     hooks: list[str] = field(default_factory=list)
-    status: str = "ok"  # ok | failed | blocked | not allowed
+    status: str = "ok"  # ok | failed | blocked | not allowed | disabled
     error: str = ""
 
     @property
@@ -67,6 +67,7 @@ class PluginHost:
         self.block = set(block)
         self.infos: dict[str, PluginInfo] = {}
         self._failed: set[str] = set()
+        self._disabled: dict[str, object] = {}
         self.problems: list[str] = []  # configuration problems found while resolving registries
         if trace:
             self.pm.trace.root.setwriter(lambda msg: log.debug("hook: %s", msg.rstrip()))
@@ -249,6 +250,31 @@ class PluginHost:
             self.mark_failed(plugin_name, f"{what} raised {_one_line(exc)}")
             log.debug("%s", traceback.format_exc())
             return False, None
+
+    def disable(self, name: str) -> None:
+        """Stop calling a loaded plugin's hooks (kept aside for `enable`).
+
+        What the plugin already handed over (a running source, built faces) keeps running until restart;
+        hooks called from now on (commands, panels, notifications) skip it."""
+        info = self.infos.get(name)
+        if info is None:
+            raise ValueError(f"no plugin named {name!r}")
+        if info.status != "ok":
+            raise ValueError(f"plugin {name} is {info.status}; only a loaded plugin can be disabled")
+        plugin = self.pm.get_plugin(name)
+        if plugin is None:
+            raise ValueError(f"plugin {name} is not registered")
+        self.pm.unregister(name=name)
+        self._disabled[name] = plugin
+        info.status = "disabled"
+
+    def enable(self, name: str) -> None:
+        """Call a disabled plugin's hooks again."""
+        info = self.infos.get(name)
+        if info is None or name not in self._disabled:
+            raise ValueError(f"plugin {name!r} is not disabled")
+        self.pm.register(self._disabled.pop(name), name=name)
+        info.status = "ok"
 
     def is_healthy(self, name: str) -> bool:
         return name not in self._failed and self.infos.get(name, PluginInfo(name, "")).status == "ok"

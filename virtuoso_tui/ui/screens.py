@@ -135,26 +135,14 @@ class PluginsScreen(PageScreen):
 
 
 def toggle_plugin(host: Any, name: str) -> str:
-    """Disable a loaded plugin's hooks (pluggy unregister, kept for re-enabling) or re-enable it.
-
-    Things a plugin already handed over (a running source, built faces) keep running until restart;
-    hooks called from now on (commands, panels, notifications) skip a disabled plugin."""
+    """Disable a loaded plugin's hooks, or re-enable a disabled one (PluginHost.disable/enable)."""
     info = host.infos.get(name)
     if info is None:
         raise ValueError(f"no plugin named {name!r}")
-    parked = host.__dict__.setdefault("_ui_disabled", {})
     if info.status == "disabled":
-        host.pm.register(parked.pop(name), name=name)
-        info.status = "ok"
+        host.enable(name)
         return f"plugin {name} enabled"
-    if info.status != "ok":
-        raise ValueError(f"plugin {name} is {info.status}; only a loaded plugin can be disabled")
-    plugin = host.pm.get_plugin(name)
-    if plugin is None:
-        raise ValueError(f"plugin {name} is not registered")
-    host.pm.unregister(name=name)
-    parked[name] = plugin
-    info.status = "disabled"
+    host.disable(name)
     return f"plugin {name} disabled until re-enabled or restart"
 
 
