@@ -58,7 +58,7 @@ async def test_place_fill_amend_cancel_and_reconcile_after_restart(venue, tmp_pa
     assert om.portfolio.positions["BTC/USDT"].amount == pytest.approx(0.01)
     assert om.orders[resting.client_id].status is OrderStatus.SUBMITTED and ex.open_ids() == {resting.client_id}
 
-    amended = await ex.amend(resting.client_id, price=61_000.0)
+    amended = await ex.amend_now(resting.client_id, price=61_000.0)
     assert amended["price"] == 61_000.0 and amended["clientOrderId"] == resting.client_id
     live = desk.open_orders("BTCUSDT")
     assert [(o["clientOrderId"], float(o["price"])) for o in live] == [(resting.client_id, 61_000.0)]

@@ -115,3 +115,14 @@ def test_snapshot_is_stamped_on_the_stream_clock():
     fut = BinanceDepthSync("X/Y:Y", futures=True)
     r = fut.on_snapshot(BinanceDepthSnapshot(lastUpdateId=3, bids=[(1.0, 1.0)], asks=[(2.0, 1.0)], E=50, T=40), ts=7)
     assert r.events[0].ts == 40
+
+
+def test_fast_delta_is_the_same_record_as_the_constructor():
+    from virtuoso_streams.sync import make_delta
+
+    from virtuoso_tui.model import BookDelta
+
+    bids, asks = ((1.5, 2.0), (1.4, 0.0)), ((1.6, 3.0),)
+    fast, plain = make_delta("X/Y", 7, bids, asks, 10, 9), BookDelta("X/Y", 7, bids, asks, 10, 9)
+    assert type(fast) is BookDelta and fast == plain and hash(fast) == hash(plain)
+    assert (fast.symbol, fast.ts, fast.bids, fast.asks, fast.sequence, fast.prev_sequence) == ("X/Y", 7, bids, asks, 10, 9)

@@ -7,10 +7,15 @@ work runs as tasks on the running loop and reports back through the manager (`re
 orders and `open_ids()` lists them by client id: the manager's `reconcile()` then surfaces orders the
 venue holds that we do not know (an order without a client id shows as `exchange:<id>`), never
 ignoring them. `amend()` changes price/amount through ccxt's edit_order (Binance spot: cancelReplace,
-keeping our client id). `poll()` picks up fills and closes that happened at the venue.
+keeping our client id); the venue's answer goes back through the manager's `report_amend`. `poll()`
+(every `poll_interval_s` while the engine runs) picks up fills and closes that happened at the venue;
+`resync()` after a reconnect refetches the venue's open orders and the final state of ours that closed
+meanwhile, so the manager's reconcile that follows compares like with like.
 
-Options ([executors.live]): exchange, symbols (markets whose open orders are reconciled; default all),
-api_key/secret/password or *_env (secrets.py), sandbox (testnet), base_url, rate_limit_ms, timeout_ms.
+Options (the desk builds them from [sources.ccxt] exchange/keys, [live] sandbox and
+[plugins.virtuoso_ccxt]; see virtuoso.toml): exchange, symbols (markets whose open orders are
+reconciled; default all), api_key/secret/password or *_env (secrets.py), sandbox (testnet), base_url,
+rate_limit_ms, timeout_ms, poll_interval_s (2), retries, backoff_base_s, backoff_max_s.
 Keys are required; they never appear in a log line, error or journal reason. The `--live` flag and the
 typed confirmation are the host's; this class only trades what the order manager hands it.
 Neighbours: source.py (market data), fetch.py (retry policy).
@@ -54,10 +59,13 @@ class LiveExecutor(Executor):
         self.symbols = list(o.get("symbols", []))
         self.policy = RetryPolicy(int(o.get("retries", 2)), float(o.get("backoff_base_s", 0.5)),
                                   float(o.get("backoff_max_s", 4.0)), random.Random(o.get("seed")))
+        self.poll_interval_s = float(o.get("poll_interval_s", 2.0))
         self.exchange = None
         #: client id -> the venue's view of the order (ccxt unified dict) for orders open there
         self.open: dict[str, dict] = {}
         self._reported: dict[str, float] = {}  # client id -> amount already reported filled
+        #: client id -> amount filled on venue orders it replaced (an amend starts a new venue order)
+        self._carried: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
         self.errors: list[str] = []
         self._filter = RedactingFilter(self._credentials.secrets())
@@ -71,14 +79,20 @@ class LiveExecutor(Executor):
         return redact(str(text), self._credentials.secrets())
 
     # --- life cycle ----------------------------------------------------------------------------
+    def problem(self) -> str:
+        if not self._credentials.present:
+            return (f"the live executor needs API keys for {self.exchange_id}: set api_key and secret "
+                    "in [sources.ccxt] (from the environment, e.g. ${BINANCE_API_KEY}) or api_key_env / "
+                    "secret_env in [plugins.virtuoso_ccxt]")
+        return ""
+
     async def start(self) -> None:
         """Connect, load markets and fetch the venue's open orders (the reconcile baseline)."""
         import ccxt
         import ccxt.async_support as ccxt_async
 
-        if not self._credentials.present:
-            raise LiveExecutorError(f"the live executor needs API keys for {self.exchange_id} "
-                                    "(api_key_env / secret_env in [executors.live])")
+        if self.problem():
+            raise LiveExecutorError(self.problem())
         cls = getattr(ccxt_async, self.exchange_id, None)
         if cls is None:
             raise LiveExecutorError(f"ccxt has no exchange {self.exchange_id!r} ([executors.live] exchange)")
@@ -182,17 +196,67 @@ class LiveExecutor(Executor):
         if self.sink is not None:
             self.sink.report_status(client_id, OrderStatus.CANCELLED, "cancelled at the exchange")
 
-    async def amend(self, client_id: str, *, amount: float | None = None, price: float | None = None) -> dict:
-        """Change an open order's amount and/or price at the venue; returns the venue's new order.
-        The client id is kept (the replaced order carries it), so the order manager's record stays
-        the same order. Raises KeyError for an order not open here."""
+    def amend(self, client_id: str, *, price: float | None = None, amount: float | None = None) -> bool:
+        """Executor contract: start changing an open order at the venue; False if it is not open here.
+        `amount` is the order's new TOTAL amount (what was filled stays filled)."""
+        if client_id not in self.open:
+            return False
+        self._spawn(self._amend(client_id, price, amount))
+        return True
+
+    async def amend_now(self, client_id: str, *, amount: float | None = None, price: float | None = None) -> dict:
+        """Change an open order's amount and/or price at the venue now; returns the venue's new order.
+        The client id is kept (the replacing order carries it), so the order manager's record stays
+        the same order. Raises KeyError for an order not open here, ccxt errors as they come."""
         venue = self.open[client_id]
+        done = self._carried.get(client_id, 0.0) + float(venue.get("filled") or 0.0)
+        total = amount if amount is not None else self._carried.get(client_id, 0.0) + float(venue["amount"])
         new = await self.exchange.edit_order(venue["id"], venue["symbol"], venue["type"], venue["side"],
-                                             amount if amount is not None else venue["amount"],
-                                             price if price is not None else venue["price"],
+                                             total - done, price if price is not None else venue["price"],
                                              {"clientOrderId": client_id})
+        # the replacing venue order starts at 0 filled: what the old one filled is carried over
+        self._report_fills(client_id, venue)
+        self._carried[client_id] = done
         self._apply(client_id, new)
         return new
+
+    async def _amend(self, client_id: str, price: float | None, amount: float | None) -> None:
+        import ccxt
+
+        venue = self.open.get(client_id)
+        if venue is None:
+            return
+        try:
+            new = await self.amend_now(client_id, amount=amount, price=price)
+        except ccxt.BaseError as exc:
+            reason = self.clean(f"amend refused by {self.exchange_id}: {type(exc).__name__}: {exc}")
+            self.errors.append(reason)
+            if self.sink is not None and hasattr(self.sink, "report_amend"):
+                self.sink.report_amend(client_id, venue.get("price"),
+                                       self._carried.get(client_id, 0.0) + float(venue["amount"]), reason)
+            await self._refetch(client_id, venue)  # refused because it closed meanwhile? find out
+            return
+        if self.sink is not None and hasattr(self.sink, "report_amend"):
+            self.sink.report_amend(client_id, new.get("price"), self._carried.get(client_id, 0.0) + float(new["amount"]))
+
+    async def _refetch(self, client_id: str, venue: dict) -> None:
+        import ccxt
+
+        try:
+            latest = await call_with_retry(lambda: self.exchange.fetch_order(venue["id"], venue["symbol"]), self.policy)
+        except ccxt.BaseError as exc:
+            self.errors.append(self.clean(f"fetch {client_id}: {type(exc).__name__}: {exc}"))
+            return
+        self._apply(client_id, latest)
+
+    async def resync(self) -> None:
+        """After a reconnect: the venue's open orders again; ours that closed while we were away are
+        fetched one by one so their fills and final status are reported before reconcile runs."""
+        before = {cid: v for cid, v in self.open.items() if self._ours(cid)}
+        await self.refresh_open()
+        for cid, venue in before.items():
+            if cid not in self.open:
+                await self._refetch(cid, venue)
 
     async def poll(self) -> None:
         """Fetch each open order of ours and report fills and closes that happened at the venue."""
@@ -220,12 +284,13 @@ class LiveExecutor(Executor):
         if self.sink is None:
             return
         done = self._reported.get(client_id, 0.0)
-        filled = float(venue.get("filled") or 0.0)
+        filled = self._carried.get(client_id, 0.0) + float(venue.get("filled") or 0.0)
         if filled <= done:
             return
         quote = (self.exchange.markets.get(venue["symbol"]) or {}).get("quote")
         trades = venue.get("trades") or []
-        if trades and sum(float(t["amount"]) for t in trades) >= filled - done - 1e-12 and done == 0.0:
+        if trades and sum(float(t["amount"]) for t in trades) >= filled - done - 1e-12 and done == 0.0 \
+                and client_id not in self._carried:
             for t in trades:
                 self.sink.report_fill(self._fill(client_id, venue, t["price"], t["amount"], t.get("fee"),
                                                  t.get("timestamp"), t.get("id"), t.get("takerOrMaker"), quote))

@@ -74,6 +74,56 @@ async def call_with_retry(fn, policy: RetryPolicy, counters: dict | None = None)
     raise AssertionError("unreachable")
 
 
+def call_with_retry_sync(fn, policy: RetryPolicy, counters: dict | None = None):
+    """`call_with_retry` for ccxt's synchronous client (warm-up history, before the loop's data flows)."""
+    import ccxt
+
+    for attempt in range(policy.retries + 1):
+        try:
+            return fn()
+        except (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended) as exc:
+            raise CredentialsRefused(type(exc).__name__) from exc
+        except ccxt.NetworkError:
+            if counters is not None:
+                counters["retries"] = counters.get("retries", 0) + 1
+            if attempt == policy.retries:
+                raise
+            time.sleep(policy.delay(attempt))
+    raise AssertionError("unreachable")
+
+
+def paginate_ohlcv(fetch, timeframe: str, bars: int, now: int, page: int) -> np.ndarray:
+    """The `bars` newest CLOSED candles before `now` (ms) as a (k, 6) float64 array [ts, o, h, l, c, v],
+    oldest first, fetched forward in pages of `page` from `now - bars * timeframe` with
+    `fetch(since, limit) -> ccxt OHLCV rows`. Stops when a page is empty or does not advance (the
+    venue has no older data, or ignores `since`); k < bars then. Duplicates across pages count once;
+    the forming candle (open + timeframe > now) is never included."""
+    step = timeframe_ms(timeframe)
+    current = now // step * step  # open time of the forming candle
+    cursor = current - bars * step
+    rows: dict[int, list] = {}
+    for _ in range(bars + 1):  # every page advances at least one candle, or the loop ends
+        if cursor >= current:
+            break
+        batch = fetch(cursor, page)
+        if not batch:
+            break
+        for r in batch:
+            ts = int(r[0])
+            if cursor <= ts < current and all(x is not None for x in r[1:5]):
+                rows[ts] = r
+        newest = max(int(r[0]) for r in batch)
+        if newest + step <= cursor:
+            break  # no progress: the venue answered older data than asked for
+        cursor = newest + step
+    keys = sorted(rows)[-bars:]
+    out = np.empty((len(keys), 6), dtype=np.float64)
+    for i, ts in enumerate(keys):
+        r = rows[ts]
+        out[i] = (ts, r[1], r[2], r[3], r[4], r[5] if r[5] is not None else np.nan)
+    return out
+
+
 @dataclass
 class Piece:
     name: str

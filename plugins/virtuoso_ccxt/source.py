@@ -15,6 +15,12 @@ Options ([sources.ccxt]):
   sandbox           use the exchange's testnet (ccxt set_sandbox_mode)
   base_url          replace scheme+host of every API URL (the local test servers)
   rounds            stop after this many rounds (default: run until closed)
+  history_page      candles per request when the engine asks for warm-up history (default 1000)
+
+`candle_history` (the engine's warm-up, once per symbol before data flows) pages fetch_ohlcv forward
+from `now - bars` through ccxt's SYNCHRONOUS client: the engine asks synchronously and nothing else
+runs yet, so blocking is the honest shape of it. Its markets are loaded once and the client is closed
+with the source.
 
 Markets are loaded lazily, on the first round, and only for the market types the configured symbols
 need (ccxt's `fetchMarkets.types` option: spot, linear, inverse): ccxt cannot load single symbols, so
@@ -34,13 +40,17 @@ import re
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
+import numpy as np
+
 from virtuoso_ccxt.fetch import (
     CredentialsRefused,
     FetchMetrics,
     RetryPolicy,
     call_with_retry,
+    call_with_retry_sync,
     fetch_symbol,
     now_ms,
+    paginate_ohlcv,
 )
 from virtuoso_ccxt.secrets import Credentials, RedactingFilter, redact
 from virtuoso_tui.api import Source, SourceError
@@ -99,6 +109,7 @@ class CcxtSource(Source):
         self.counters: dict = {"retries": 0}
         self.state = "idle"
         self.exchange = None
+        self._history_exchange = None  # ccxt's sync client, for candle_history only
         self._filter = RedactingFilter(self._credentials.secrets())
         for name in _CCXT_LOGGERS:
             logging.getLogger(name).addFilter(self._filter)
@@ -109,8 +120,11 @@ class CcxtSource(Source):
     def clean(self, text: str) -> str:
         return redact(str(text), self._credentials.secrets())
 
-    def _build_exchange(self):
-        import ccxt.async_support as ccxt_async
+    def _build_exchange(self, sync: bool = False):
+        if sync:
+            import ccxt as ccxt_async  # the same classes, blocking (candle_history)
+        else:
+            import ccxt.async_support as ccxt_async
 
         cls = getattr(ccxt_async, self.exchange_id, None)
         if cls is None:
@@ -129,6 +143,37 @@ class CcxtSource(Source):
         if o.get("base_url"):
             ex.urls["api"] = point_urls(ex.urls["api"], str(o["base_url"]))
         return ex
+
+    def candle_history(self, symbol: str, timeframe: str, bars: int) -> dict | None:
+        """The `bars` newest closed candles of `symbol` (oldest first) through paginated fetch_ohlcv:
+        `ts` int64 open times (ms), open/high/low/close/volume float64. None when the exchange has no
+        OHLCV for that timeframe; fewer rows when it has less history. SourceError (keys redacted)
+        when the exchange cannot be reached or refuses."""
+        import ccxt
+
+        if bars <= 0:
+            return None
+        try:
+            ex = self._history_exchange
+            if ex is None:
+                ex = self._history_exchange = self._build_exchange(sync=True)
+                call_with_retry_sync(ex.load_markets, self.policy, self.counters)
+            if not ex.has.get("fetchOHLCV") or (ex.timeframes and timeframe not in ex.timeframes):
+                return None
+            page = int(self.options.get("history_page", 1000))
+            rows = paginate_ohlcv(
+                lambda since, limit: call_with_retry_sync(
+                    lambda: ex.fetch_ohlcv(symbol, timeframe, since, limit), self.policy, self.counters),
+                timeframe, bars, ex.milliseconds(), page)
+        except CredentialsRefused as exc:
+            raise SourceError(self.clean(f"{self.exchange_id} refused the API credentials ({exc})")) from None
+        except ccxt.BaseError as exc:
+            raise SourceError(self.clean(f"{self.exchange_id}: no {timeframe} history for {symbol} "
+                                         f"({type(exc).__name__}: {exc})")) from None
+        if not len(rows):
+            return None
+        return {"ts": rows[:, 0].astype(np.int64), "open": rows[:, 1].copy(), "high": rows[:, 2].copy(),
+                "low": rows[:, 3].copy(), "close": rows[:, 4].copy(), "volume": rows[:, 5].copy()}
 
     def health(self, connected: bool, detail: str = "", **extra) -> SourceHealth:
         now = now_ms()
@@ -196,6 +241,11 @@ class CcxtSource(Source):
             await self.close()
 
     async def close(self) -> None:
+        if self._history_exchange is not None:
+            hx, self._history_exchange = self._history_exchange, None
+            session = getattr(hx, "session", None)
+            if session is not None:
+                session.close()
         if self.exchange is not None:
             ex, self.exchange = self.exchange, None
             await ex.close()

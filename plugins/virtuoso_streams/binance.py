@@ -6,8 +6,9 @@ with REST snapshots (sync.BinanceDepthSync), `@aggTrade` (or `@trade`), `@kline_
 `@markPrice@1s` (funding) and `@forceOrder` (liquidations). Spot or futures follows the symbols:
 `BTC/USDT` spot, `BTC/USDT:USDT` USDⓈ-M; mixing both in one source is refused.
 
-Options ([sources.binance]): ws_url, rest_url (override the venue endpoints, e.g. the local test
-servers), streams (subset of depth, trades, klines, funding, liquidations), timeframes (kline
+Options ([sources.binance]): market ("usdm" or "spot": a check that the symbols are of that market,
+one clear error otherwise; unset = whatever the symbols are), testnet (Binance's testnet endpoints),
+ws_url, rest_url (override the venue endpoints, e.g. the local test servers), streams (subset of depth, trades, klines, funding, liquidations), timeframes (kline
 intervals, default ["1m"]), trade_stream ("aggTrade" or "trade"), snapshot_limit (REST depth, 1000),
 plus the connection options of connection.StreamSource. Neighbours: messages.py, sync.py.
 """
@@ -22,7 +23,7 @@ from virtuoso_streams import messages as m
 from virtuoso_streams.connection import StreamSource, backoff_delay, now_ms
 from virtuoso_streams.sync import BinanceDepthSync
 from virtuoso_tui.api import SourceError
-from virtuoso_tui.model import Candle, Funding, Liquidation, Trade
+from virtuoso_tui.model import BookDelta, Candle, Funding, Liquidation, Trade
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,11 @@ SPOT_WS = "wss://stream.binance.com:9443"
 FUTURES_WS = "wss://fstream.binance.com"
 SPOT_REST = "https://api.binance.com"
 FUTURES_REST = "https://fapi.binance.com"
+SPOT_TESTNET_WS = "wss://stream.testnet.binance.vision"
+FUTURES_TESTNET_WS = "wss://stream.binancefuture.com"
+SPOT_TESTNET_REST = "https://testnet.binance.vision"
+FUTURES_TESTNET_REST = "https://testnet.binancefuture.com"
+MARKETS = {"usdm": True, "spot": False}
 ALL_STREAMS = ("depth", "trades", "klines", "funding", "liquidations")
 
 
@@ -45,8 +51,21 @@ class BinanceStream(StreamSource):
             raise SourceError("binance: spot and futures symbols need two sources ([sources.binance] takes one market)")
         self.futures = perps.pop()
         o = self.options
-        self.ws_base = str(o.get("ws_url", FUTURES_WS if self.futures else SPOT_WS)).rstrip("/")
-        self.rest_base = str(o.get("rest_url", FUTURES_REST if self.futures else SPOT_REST)).rstrip("/")
+        market = o.get("market")
+        if market is not None:
+            if market not in MARKETS:
+                raise SourceError(f"binance: market must be 'usdm' or 'spot', not {market!r} ([sources.binance] market)")
+            if MARKETS[market] != self.futures:
+                example = self.symbols[0]
+                raise SourceError(
+                    f"binance: [sources.binance] market = {market!r} but {example} is a "
+                    f"{'USDⓈ-M perpetual' if self.futures else 'spot'} symbol; set market = "
+                    f"\"{'usdm' if self.futures else 'spot'}\" or use {'BASE/QUOTE' if self.futures else 'BASE/QUOTE:QUOTE'} symbols")
+        testnet = bool(o.get("testnet", False))
+        ws = (FUTURES_TESTNET_WS if testnet else FUTURES_WS) if self.futures else (SPOT_TESTNET_WS if testnet else SPOT_WS)
+        rest = (FUTURES_TESTNET_REST if testnet else FUTURES_REST) if self.futures else (SPOT_TESTNET_REST if testnet else SPOT_REST)
+        self.ws_base = str(o.get("ws_url", ws)).rstrip("/")
+        self.rest_base = str(o.get("rest_url", rest)).rstrip("/")
         self.streams = tuple(o.get("streams", ALL_STREAMS))
         unknown = set(self.streams) - set(ALL_STREAMS)
         if unknown:
@@ -60,6 +79,7 @@ class BinanceStream(StreamSource):
         self.snapshot_limit = int(o.get("snapshot_limit", 1000))
         self.books = {vid: BinanceDepthSync(sym, futures=self.futures) for vid, sym in self.ids.items()}
         self._fetching: set[str] = set()
+        self._depth_seen = 0
         self._http = None
 
     # --- subscription ----------------------------------------------------------------------------
@@ -96,8 +116,7 @@ class BinanceStream(StreamSource):
 
     # --- frames -> records -----------------------------------------------------------------------
     def handle(self, raw: bytes | str) -> list:
-        head = raw[:48]
-        if (b"@depth" in head) if isinstance(head, bytes) else ("@depth" in head):
+        if raw.find(b"@depth" if raw.__class__ is bytes else "@depth", 0, 48) != -1:
             try:
                 return self._on_depth(m.decode_binance_depth_frame(raw).data)
             except m.DecodeError:
@@ -146,8 +165,18 @@ class BinanceStream(StreamSource):
         sync = self.books.get(d.s)
         if sync is None:
             return []
-        self._lag(d.E)
-        res = sync.on_diff(d)
+        self._depth_seen += 1
+        if not self._depth_seen & 15 and d.E:  # the lag is a gauge: sampling it is enough
+            self.last_lag_ms = float(now_ms() - d.E)
+        if sync.state == "live":  # the hot path: no result object unless something is wrong
+            r = sync.apply_live(d)
+            if r is None:
+                return []
+            if r.__class__ is BookDelta:
+                return [r]
+            res = r
+        else:
+            res = sync.on_diff(d)
         if res.need_resync or (sync.state == "buffering" and d.s not in self._fetching):
             self._request_snapshot(d.s, res.reason)
         if res.need_resync:

@@ -7,7 +7,7 @@ OpenInterest on perpetuals), `kline.<interval>.<SYM>` and `allLiquidation.<SYM>`
 Bybit's application ping (`{"op": "ping"}` every ping_interval_s) besides websocket pings.
 `BTC/USDT` uses the spot endpoint, `BTC/USDT:USDT` the linear one; one market per source.
 
-Options ([sources.bybit]): ws_url, depth (1, 50, 200, 500; default 50), streams (subset of book,
+Options ([sources.bybit]): testnet (Bybit's testnet endpoints), ws_url (overrides them), depth (1, 50, 200, 500; default 50), streams (subset of book,
 trades, tickers, klines, liquidations), timeframes (default ["1m"]), plus connection.StreamSource's.
 """
 
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 LINEAR_WS = "wss://stream.bybit.com/v5/public/linear"
 SPOT_WS = "wss://stream.bybit.com/v5/public/spot"
+LINEAR_TESTNET_WS = "wss://stream-testnet.bybit.com/v5/public/linear"
+SPOT_TESTNET_WS = "wss://stream-testnet.bybit.com/v5/public/spot"
 ALL_STREAMS = ("book", "trades", "tickers", "klines", "liquidations")
 #: Virtuoso timeframe -> Bybit kline interval
 INTERVALS = {"1m": "1", "3m": "3", "5m": "5", "15m": "15", "30m": "30", "1h": "60", "2h": "120",
@@ -48,7 +50,11 @@ class BybitStream(StreamSource):
             raise SourceError("bybit: spot and perpetual symbols need two sources ([sources.bybit] takes one market)")
         self.linear = perps.pop()
         o = self.options
-        self.ws_url = str(o.get("ws_url", LINEAR_WS if self.linear else SPOT_WS))
+        if o.get("testnet"):
+            default_ws = LINEAR_TESTNET_WS if self.linear else SPOT_TESTNET_WS
+        else:
+            default_ws = LINEAR_WS if self.linear else SPOT_WS
+        self.ws_url = str(o.get("ws_url", default_ws))
         self.depth = int(o.get("depth", 50))
         self.streams = tuple(o.get("streams", ALL_STREAMS))
         unknown = set(self.streams) - set(ALL_STREAMS)

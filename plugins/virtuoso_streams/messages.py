@@ -12,6 +12,8 @@ from __future__ import annotations
 import msgspec
 
 Level = tuple[float, float]
+#: a side's levels decoded straight into a tuple: the BookDelta record takes it as is, no copy
+Levels = tuple[Level, ...]
 
 
 # --- Binance (combined stream `{"stream": ..., "data": ...}`) -------------------------------------
@@ -25,12 +27,13 @@ class BinanceEnvelope(msgspec.Struct):
     id: int | None = None
 
 
-class BinanceDepth(msgspec.Struct):
+class BinanceDepth(msgspec.Struct, gc=False):
+    # gc=False: never part of a cycle, so the collector need not track one per message (hot path)
     s: str
     U: int
     u: int
-    b: list[Level]
-    a: list[Level]
+    b: Levels
+    a: Levels
     E: int = 0
     T: int = 0
     pu: int | None = None  # futures only: the previous event's u
@@ -114,10 +117,10 @@ class BybitEnvelope(msgspec.Struct):
     ret_msg: str = ""
 
 
-class BybitBook(msgspec.Struct):
+class BybitBook(msgspec.Struct, gc=False):
     s: str
-    b: list[Level]
-    a: list[Level]
+    b: Levels
+    a: Levels
     u: int
     seq: int = 0
 
@@ -171,14 +174,14 @@ class BybitLiquidation(msgspec.Struct):
     p: float
 
 
-class BinanceDepthFrame(msgspec.Struct):
+class BinanceDepthFrame(msgspec.Struct, gc=False):
     """A whole combined-stream depth frame, decoded in one pass (the hot path)."""
 
     stream: str
     data: BinanceDepth
 
 
-class BybitBookFrame(msgspec.Struct):
+class BybitBookFrame(msgspec.Struct, gc=False):
     """A whole orderbook topic frame, decoded in one pass (the hot path)."""
 
     topic: str

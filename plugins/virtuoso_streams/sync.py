@@ -17,9 +17,37 @@ bybit.py own the sockets and call these.
 
 from __future__ import annotations
 
-from virtuoso_streams.localbook import LocalBook
+from virtuoso_streams.localbook import LocalBook, _apply_levels
 from virtuoso_streams.messages import BinanceDepth, BinanceDepthSnapshot, BybitBook
 from virtuoso_tui.model import BookDelta, BookSnapshot
+
+
+def _delta_factory():
+    """BookDelta(symbol, ts, bids, asks, sequence, prev_sequence) built through its slot descriptors:
+    a frozen dataclass's __init__ goes through object.__setattr__ per field, about twice the cost,
+    and this runs once per depth message. Same object, same equality (tests compare the two)."""
+    from dataclasses import fields
+
+    names = [f.name for f in fields(BookDelta)]
+    if names != ["symbol", "ts", "bids", "asks", "sequence", "prev_sequence"] or hasattr(BookDelta, "__post_init__"):
+        return BookDelta  # the model changed shape: the plain constructor is always right
+    new = object.__new__
+    s0, s1, s2, s3, s4, s5 = (getattr(BookDelta, n).__set__ for n in names)
+
+    def make(symbol, ts, bids, asks, sequence, prev_sequence):
+        d = new(BookDelta)
+        s0(d, symbol)
+        s1(d, ts)
+        s2(d, bids)
+        s3(d, asks)
+        s4(d, sequence)
+        s5(d, prev_sequence)
+        return d
+
+    return make
+
+
+make_delta = _delta_factory()
 
 
 class SyncResult:
@@ -74,28 +102,46 @@ class BinanceDepthSync:
         return self._apply(d, SyncResult())
 
     def _apply(self, d: BinanceDepth, out: SyncResult) -> SyncResult:
+        r = self.apply_live(d)
+        if r is None:
+            return out
+        if r.__class__ is SyncResult:
+            r.events = out.events
+            return r
+        out.events.append(r)
+        return out
+
+    def apply_live(self, d: BinanceDepth) -> BookDelta | SyncResult | None:
+        """The hot path of a live book: apply one diff. Returns the BookDelta to emit, None for a
+        duplicate or stale diff (ignored), or a SyncResult asking for a resync (gap, crossed).
+        Written flat (no per-message result object, the level loops called directly) because it
+        runs for every depth message of every symbol."""
         book = self.book
         seq = book.sequence
-        if d.u <= seq:
+        u = d.u
+        if u <= seq:
             self.ignored += 1  # duplicate or stale, already in the book
-            return out
+            return None
         if self.first_pending:
             ok = (d.pu is not None and d.pu <= seq) if self.futures else d.U <= seq + 1
         else:
             ok = d.pu == seq if self.futures else d.U == seq + 1
         if not ok:
-            r = self._drop(f"{self.symbol}: sequence gap (book at {seq}, event U={d.U} u={d.u} pu={d.pu})", d)
-            r.events = out.events
-            return r
-        book.apply(d.b, d.a, d.u, d.T or d.E)
+            return self._drop(f"{self.symbol}: sequence gap (book at {seq}, event U={d.U} u={d.u} pu={d.pu})", d)
+        bids, asks = d.b, d.a
+        bs, as_ = book.bids, book.asks
+        _apply_levels(bs.levels, bs.prices, bids)
+        _apply_levels(as_.levels, as_.prices, asks)
+        ts = d.T or d.E
+        book.sequence, book.ts = u, ts
         self.first_pending = False
-        if book.crossed:
-            r = self._drop(f"{self.symbol}: crossed book after update u={d.u}", None)
-            r.events = out.events
-            return r
-        # msgspec decoded each level as a (float, float) tuple already: tuple() just freezes the list
-        out.events.append(BookDelta(self.symbol, d.T or d.E, tuple(d.b), tuple(d.a), d.u, seq))
-        return out
+        bp, ap = bs.prices, as_.prices
+        if bp and ap and bp[-1] >= ap[0]:
+            return self._drop(f"{self.symbol}: crossed book after update u={u}", None)
+        # msgspec decoded each side as a tuple of (float, float) tuples: the record takes it as is
+        if bids.__class__ is not tuple:
+            bids, asks = tuple(bids), tuple(asks)
+        return make_delta(self.symbol, ts, bids, asks, u, seq)
 
     def on_snapshot(self, snap: BinanceDepthSnapshot, ts: int) -> SyncResult:
         """Apply a REST snapshot to the buffered diffs. The BookSnapshot record is stamped with the
@@ -175,5 +221,8 @@ class BybitBookSync:
         book.apply(data.b, data.a, data.u, ts)
         if book.crossed:
             return self._drop(f"{self.symbol}: crossed book after delta u={data.u}", out)
-        out.events.append(BookDelta(self.symbol, ts, tuple(data.b), tuple(data.a), data.u, seq))
+        bids, asks = data.b, data.a
+        if bids.__class__ is not tuple:
+            bids, asks = tuple(bids), tuple(asks)
+        out.events.append(make_delta(self.symbol, ts, bids, asks, data.u, seq))
         return out

@@ -7,13 +7,15 @@
   payloads, with 429/5xx/auth/timeout injection;
 - order_desk.py: a stateful Binance spot order desk (create, cancelReplace, cancel, query) for the
   live executor, replying with the recorded order payloads as templates;
-- this module: `Venue`, both servers wired to one tape, and `drain` to consume a source's events.
+- this module: `Venue`, both servers wired to one tape, `drain` to consume a source's events, and
+  `in_thread` to run a server on its own loop for code under test that blocks (ccxt's sync client).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from dataclasses import dataclass
 
 from tests.exchange.recordings import (
@@ -30,7 +32,7 @@ from tests.exchange.rest_server import RestFault, RestServer
 from tests.exchange.ws_server import ReplayServer, Tape, WsFaults
 
 __all__ = ["RestFault", "RestServer", "ReplayServer", "Tape", "Venue", "WsFaults", "binance_tape",
-           "bybit_tape", "drain"]
+           "bybit_tape", "drain", "in_thread"]
 
 
 def binance_tape(futures: bool = False) -> Tape:
@@ -82,3 +84,19 @@ async def drain(source, until, timeout: float = 20.0, on_event=None) -> list:
     finally:
         await source.close()
     return out
+
+
+@contextlib.contextmanager
+def in_thread(server):
+    """Run `server` (start()/stop() coroutines) on an event loop in a daemon thread for the duration."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -7,6 +7,9 @@ exchangeInfo files, and, for depth of the symbols a websocket tape replays, the 
 reference book (so a resync finds a snapshot that matches the stream, as on the real venue).
 `RestFault`s make matching requests answer 429, 5xx, an auth error, or hang (timeout); every request
 is logged in `requests` (path, query, headers) so tests can check what ccxt sent.
+`history[(path, interval)]` serves long kline history (`kline_history`: a recorded OHLCV file, its
+times moved so the newest candle is forming now) with Binance's startTime/endTime/limit rules, so
+paginated warm-up fetches page through real candles.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 from aiohttp import web
 
 from tests.exchange.recordings import PAYLOADS
@@ -43,6 +47,36 @@ def _ccxt(exchange: str) -> dict[tuple[str, str], object]:
     return out
 
 
+def kline_history(path, step_ms: int, now_ms: int) -> np.ndarray:
+    """A freqtrade OHLCV feather as a (n, 6) array [open ms, o, h, l, c, v], shifted by whole
+    candles so the last row is the candle forming at `now_ms`."""
+    import pandas as pd
+
+    df = pd.read_feather(path)
+    ts = df["date"].astype("int64").to_numpy()
+    ts = ts // 1_000_000 if ts.max() > 10**14 else ts  # ns -> ms
+    shift = now_ms // step_ms * step_ms - int(ts[-1])
+    out = np.column_stack([ts + shift, df[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)])
+    return out
+
+
+def _binance_klines(rows: np.ndarray, step_ms: int, q: dict) -> list:
+    """Binance /klines: open time >= startTime, <= endTime, at most `limit` (default 500, max 1500);
+    without startTime the newest ones."""
+    limit = min(int(q.get("limit", 500)), 1500)
+    ts = rows[:, 0]
+    sel = np.ones(len(rows), dtype=bool)
+    if "startTime" in q:
+        sel &= ts >= int(q["startTime"])
+    if "endTime" in q:
+        sel &= ts <= int(q["endTime"])
+    picked = rows[sel]
+    picked = picked[:limit] if "startTime" in q else picked[-limit:]
+    # str(float) is the shortest text that parses back to the same float: exact, as Binance's decimals
+    return [[int(r[0]), *(str(float(x)) for x in r[1:6]), int(r[0]) + step_ms - 1, "0", 0, "0", "0", "0"]
+            for r in picked]
+
+
 @dataclass
 class RestFault:
     """Make the next `times` requests whose path starts with `path` fail with `kind`:
@@ -69,6 +103,7 @@ class RestServer:
     faults: list[RestFault] = field(default_factory=list)
     requests: list[Logged] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    history: dict = field(default_factory=dict)  # (path, interval) -> (kline_history rows, step ms)
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -123,6 +158,9 @@ class RestServer:
                 return live()
             return self.bn[("fetchOrderBook", "BTC/USDT:USDT" if path.startswith("/fapi") else "BTC/USDT", "5" if path.startswith("/fapi") else "2")]
         if path in ("/api/v3/klines", "/fapi/v1/klines", "/v5/market/kline"):
+            long = self.history.get((path, q.get("interval", "")))
+            if long is not None:
+                return _binance_klines(*long, q)
             return self.klines.get((path, q.get("interval", "")))
         if path == "/v5/market/instruments-info":
             reply = self.instruments.get(q.get("category", ""))

@@ -1,7 +1,7 @@
 """The command language: ONE parser for the TUI command bar and headless stdin.
 
 `parse(line, selected_symbol, plugin_verbs)` turns a line into a typed command (PlaceOrder, Close,
-Cancel, Algo, ShowRisk, ResetRisk, Kill, Help, PluginCall) or raises CommandError with one clear
+Cancel, Amend, Algo, ShowRisk, ResetRisk, Kill, Help, PluginCall) or raises CommandError with one clear
 sentence; nothing is sent on an error. The TradingDesk (trading/desk.py) carries the typed command
 out through the order manager. Plugins add verbs with `Command` instances from the
 `virtuoso_commands` hook; the parser hands them their raw argument words.
@@ -10,7 +10,7 @@ Grammar (HELP below is the user's copy of it):
 
     buy|sell SIZE [SYMBOL] [@ PRICE] [stop PRICE [limit PRICE]] [reduce] [post]
       SIZE   0.01 (base units) | $500 (quote notional) | 5% (of equity)
-    close [SYMBOL|all]        cancel ID|all
+    close [SYMBOL|all]        cancel ID|all        amend ID [@ PRICE] [SIZE]
     twap|vwap buy|sell SIZE [SYMBOL] over DURATION [slices N]
     iceberg buy|sell SIZE [SYMBOL] @ PRICE show DISPLAY
     split buy|sell SIZE [SYMBOL] bps MAX_BPS [every DURATION]    (impact-aware splitting)
@@ -38,6 +38,7 @@ USAGE: dict[str, str] = {
     "sell": "sell SIZE [SYMBOL] [@ PRICE] [stop PRICE [limit PRICE]] [reduce] [post]",
     "close": "close [SYMBOL|all]",
     "cancel": "cancel ID|all",
+    "amend": "amend ID [@ PRICE] [SIZE]",
     "twap": "twap buy|sell SIZE [SYMBOL] over DURATION [slices N]",
     "vwap": "vwap buy|sell SIZE [SYMBOL] over DURATION [slices N]",
     "iceberg": "iceberg buy|sell SIZE [SYMBOL] @ PRICE show DISPLAY",
@@ -55,6 +56,8 @@ HELP: dict[str, str] = {
     "close": "Flatten the position in SYMBOL (default: the selected symbol) with a reduce-only market "
              "order; 'close all' flattens every position.",
     "cancel": "Cancel one open order by its client id, or every open order with 'cancel all'.",
+    "amend": "Change an open order in place: '@ PRICE' a new limit price, SIZE a new total size (base, "
+             "$ notional or % of equity; what has filled stays filled). Risk rules check the new order.",
     "twap": "Slice SIZE into N equal market orders spread evenly over DURATION (default N: one per minute).",
     "vwap": "Slice SIZE over DURATION following the volume profile of recent candles.",
     "iceberg": "Work a limit order at PRICE showing only DISPLAY at a time until SIZE is done.",
@@ -113,6 +116,13 @@ class Cancel:
 
 
 @dataclass(frozen=True, slots=True)
+class Amend:
+    client_id: str
+    price: float | None = None
+    size: Size | None = None  # the new TOTAL size
+
+
+@dataclass(frozen=True, slots=True)
 class Algo:
     kind: Literal["twap", "vwap", "iceberg", "split"]
     side: Literal["buy", "sell"]
@@ -152,7 +162,7 @@ class PluginCall:
     args: tuple[str, ...]
 
 
-ParsedCommand = PlaceOrder | Close | Cancel | Algo | ShowRisk | ResetRisk | Kill | Help | PluginCall
+ParsedCommand = PlaceOrder | Close | Cancel | Amend | Algo | ShowRisk | ResetRisk | Kill | Help | PluginCall
 
 
 class Command:
@@ -349,6 +359,29 @@ def _parse_algo(words: _Words, selected: str | None) -> Algo:
     return Algo(kind, side, size, symbol, **opts)  # type: ignore[arg-type]
 
 
+def _parse_amend(words: _Words) -> Amend:
+    """`amend ID [@ PRICE] [SIZE]`, in either order after the id; at least one of the two."""
+    if not words.more():
+        raise CommandError(f"'amend' needs the order id; usage: {USAGE['amend']}")
+    client_id = words.take()
+    price: float | None = None
+    size: Size | None = None
+    while words.more():
+        w = words.peek()
+        if w == "@" or w.startswith("@"):
+            words.once("@")
+            words.take()
+            text = w[1:] if len(w) > 1 else words.value("a price")
+            price = _number(text, "the price")
+        elif size is None:
+            size = parse_size(words.take())
+        else:
+            raise _unknown(words)
+    if price is None and size is None:
+        raise CommandError(f"'amend' needs a new price ('@ PRICE'), a new size, or both; usage: {USAGE['amend']}")
+    return Amend(client_id, price, size)
+
+
 def parse(line: str, selected_symbol: str | None = None,
           plugin_verbs: Mapping[str, Command] | None = None) -> ParsedCommand:
     """Parse one command line; CommandError (one sentence) on anything it cannot carry out."""
@@ -382,6 +415,8 @@ def parse(line: str, selected_symbol: str | None = None,
         if len(parts) != 2:
             raise CommandError(f"'cancel' takes one order id or 'all'; usage: {USAGE['cancel']}")
         return Cancel(None if parts[1].lower() == "all" else parts[1])
+    if verb == "amend":
+        return _parse_amend(words)
     if verb == "risk":
         if len(parts) == 1:
             return ShowRisk()

@@ -1,7 +1,14 @@
 """The trading desk: the one facade the engine, the TUI and headless stdin use for trading.
 
     desk = TradingDesk(journal, settings, executors, rules, now, emit=bus.publish, ...)
+    await desk.start_executors()                  executors' async start (live: connect, fetch the
+                                                  venue's open orders); LiveUnavailable when one cannot
     desk.start()                                  restore from the journal, reconcile executors
+    await desk.run_polls()                        (a task while the engine runs) executors' poll();
+                                                  after a failed poll answers again: resync + reconcile
+    desk.on_source_reconnect()                    the market feed reconnected: resync + reconcile too
+    desk.on_book_invalid(symbol, reason)          a book is resyncing: executors see no levels
+    await desk.close_executors()                  on shutdown
     desk.execute(line, selected_symbol) -> CommandResult   the command language (never raises for
                                                   a user's mistake: ok=False, one-sentence message,
                                                   and an ("error", {"message", "command"}) event)
@@ -21,6 +28,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any
@@ -42,13 +51,15 @@ from virtuoso_tui.trading import commands as cmds
 from virtuoso_tui.trading.algos import TWAP, VWAP, ExecutionAlgo, Iceberg, ImpactSplit
 from virtuoso_tui.trading.bookview import ArrayBook
 from virtuoso_tui.trading.commands import CommandError
-from virtuoso_tui.trading.executor import Executor
+from virtuoso_tui.trading.executor import Executor, UnusableBook
 from virtuoso_tui.trading.orders import OrderManager
 from virtuoso_tui.trading.portfolio import Portfolio
 from virtuoso_tui.trading.signal_strategy import SignalStrategy
 from virtuoso_tui.trading.sizing import Sizer
 from virtuoso_tui.trading.stops import ExitPlan
 from virtuoso_tui.trading.strategy import StrategyContext
+
+log = logging.getLogger(__name__)
 
 #: Equity is sampled (journal, curve, VaR, drawdown, start-of-day) once per this much market time.
 EQUITY_INTERVAL_MS = 60_000
@@ -99,6 +110,8 @@ class TradingDesk:
         self.books: dict[str, Any] = {}
         self._algo_seq = 0
         self._last_equity_ts: int | None = None
+        self._resyncs: set[asyncio.Task] = set()  # background executor resyncs (after reconnects)
+        self._down: set[str] = set()               # executors whose last poll failed
         strat = dict(settings.get("strategy") or {})
         self.strategy: SignalStrategy | None = None
         self.strategy_timeframe = str(strat.get("timeframe", "15m"))
@@ -117,6 +130,99 @@ class TradingDesk:
 
     def stop(self) -> None:
         self.manager.update_equity(self.now())
+
+    # -- executor life cycle (async; the engine awaits these) -----------------------------------------
+    async def start_executors(self) -> None:
+        """Await every executor's start() before market data flows; `start()` then reconciles with
+        what they found. A failure is one LiveUnavailable sentence (and an "error" event)."""
+        for name, ex in self.manager.executors.items():
+            try:
+                await ex.start()
+            except Exception as exc:  # noqa: BLE001 - any start failure means this executor cannot trade
+                message = _clean(ex, f"executor {name!r} cannot start: {exc}")
+                self._emit_out("error", {"message": message, "source": name})
+                raise LiveUnavailable(message) from None
+
+    async def run_polls(self) -> None:
+        """Poll executors that ask for it (poll_interval_s) until cancelled. A poll that fails marks
+        the executor down (one alert); the first poll that works again is followed by a resync and a
+        reconcile, so orders the venue holds that we do not know are surfaced, never ignored."""
+        polled = {n: ex for n, ex in self.manager.executors.items() if ex.poll_interval_s}
+        if not polled:
+            return
+        interval = min(float(ex.poll_interval_s) for ex in polled.values())
+        while True:
+            await asyncio.sleep(interval)
+            for name, ex in polled.items():
+                await self.poll_executor(name, ex)
+
+    async def poll_executor(self, name: str, ex: Executor) -> bool:
+        """One poll; True when it worked."""
+        down = self._down
+        try:
+            await ex.poll()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a venue outage must not stop the desk
+            if name not in down:
+                down.add(name)
+                self._emit_out("alert", self.manager.alert(**{
+                    "level": "error", "source": name,
+                    "message": _clean(ex, f"lost contact with the {name} executor ({type(exc).__name__}: {exc}); "
+                                          "orders will be reconciled when it answers")}))
+            return False
+        if name in down:
+            down.discard(name)
+            await self.resync_executor(name)
+        return True
+
+    async def resync_executor(self, name: str) -> Any:
+        """After a reconnect: the executor refreshes what the venue holds, then the manager reconciles
+        (unknown venue orders and orders missing there become alerts). Returns the ReconcileReport,
+        or None when the executor could not be reached (it stays marked down)."""
+        ex = self.manager.executors[name]
+        try:
+            await ex.resync()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self._down.add(name)
+            self._emit_out("error", {"message": _clean(ex, f"resync of the {name} executor failed: {exc}"),
+                                     "source": name})
+            return None
+        report = self.manager.reconcile(name)
+        self._emit_out("alert", self.manager.alert(**{
+            "level": "warning" if (report.unknown or report.missing) else "info", "source": "reconcile",
+            "message": f"{name} reconciled after a reconnect: {len(report.unknown)} unknown at the venue, "
+                       f"{len(report.missing)} missing there"}))
+        return report
+
+    def on_source_reconnect(self) -> None:
+        """The market feed reconnected: whatever happened meanwhile, resync the non-volatile (venue)
+        executors in the background (the market data keeps flowing)."""
+        tasks = self._resyncs
+        for name, ex in self.manager.executors.items():
+            if not ex.volatile:
+                task = asyncio.get_running_loop().create_task(self.resync_executor(name))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+    def on_book_invalid(self, symbol: str, reason: str) -> None:
+        """A book is being resynchronised: nothing may be matched or priced against it until the next
+        snapshot (on_event hands executors the valid book again then)."""
+        self.books.pop(symbol, None)
+        blank = UnusableBook(symbol, self.now(), reason)
+        for ex in self.manager.executors.values():
+            ex.on_book(blank)
+
+    async def close_executors(self) -> None:
+        for task in list(self._resyncs):
+            task.cancel()
+        for name, ex in self.manager.executors.items():
+            try:
+                await ex.close()
+            except Exception as exc:  # noqa: BLE001 - shutdown goes on
+                log.warning("%s", _clean(ex, f"executor {name!r} close failed: {exc}"))
 
     # -- events -------------------------------------------------------------------------------------
     def _emit(self, topic: str, payload: Any) -> None:
@@ -266,6 +372,18 @@ class TradingDesk:
             except Exception as exc:  # IllegalTransition: already final
                 raise CommandError(str(exc)) from None
             return CommandResult(True, _order_line(order), [order])
+        if isinstance(cmd, cmds.Amend):
+            order = self.manager.orders.get(cmd.client_id)
+            amount = None
+            if cmd.size is not None and order is not None:
+                amount = cmd.size.to_base(cmd.price or order.price or self._price(order.symbol), self.portfolio.equity())
+            try:
+                order = self.manager.amend(cmd.client_id, price=cmd.price, amount=amount)
+            except KeyError:
+                raise CommandError(f"there is no order {cmd.client_id!r}") from None
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            return CommandResult(True, _order_line(order), [order])
         if isinstance(cmd, cmds.Algo):
             return self._start_algo(cmd)
         if isinstance(cmd, cmds.ShowRisk):
@@ -372,6 +490,17 @@ class TradingDesk:
                 "metrics": pf.risk_metrics()}
 
 
+class LiveUnavailable(ValueError):
+    """Live trading cannot start (no keys, keys refused, venue unreachable). One sentence; a
+    ValueError so the CLI reports it as a user error (exit 2)."""
+
+
+def _clean(ex: Executor, text: str) -> str:
+    """Messages about an executor pass through its redaction (keys never reach an event or a log)."""
+    clean = getattr(ex, "clean", None)
+    return clean(text) if callable(clean) else text
+
+
 def _order_line(o: Order) -> str:
     what = f"{o.side} {o.amount:.8g} {o.symbol} {o.type.value}" + (f" @ {o.price:g}" if o.price else "")
     if o.stop_price:
@@ -390,9 +519,46 @@ def _algo_line(a: ExecutionAlgo) -> str:
             f"avg {avg} vs arrival {a.arrival:.8g} ({slip})")
 
 
+#: [sources.ccxt] options the live executor shares with the ccxt source (the venue and its keys)
+LIVE_FROM_SOURCE = ("exchange", "api_key", "secret", "password", "api_key_env", "secret_env", "password_env",
+                    "base_url", "timeout_ms", "rate_limit_ms")
+
+
+def live_executor(host: Any, settings: Any) -> Executor:
+    """The live executor `--live` trades through: the executor (or the plugin providing one) named by
+    [live] executor, with options [sources.ccxt] exchange and keys, [live] sandbox, then
+    [plugins.<plugin>] on top. LiveUnavailable (one sentence) when it is off, missing or has no keys."""
+    live = settings.live
+    if not live.enabled:
+        raise LiveUnavailable("--live needs [live] enabled = true in the config file")
+    found = None
+    for name, (plugin, cls) in host.registry("virtuoso_executors").items():
+        if name == "paper" or (isinstance(cls, type) and issubclass(cls, ExecutionAlgo)):
+            continue
+        if live.executor in (name, plugin):
+            found = (name, plugin, cls)
+            break
+    if found is None:
+        raise LiveUnavailable(f"no live executor {live.executor!r} is loaded ([live] executor; see 'virtuoso plugins')")
+    name, plugin, cls = found
+    source = settings.source_options("ccxt")
+    options = {k: v for k, v in source.items() if k in LIVE_FROM_SOURCE}
+    options["sandbox"] = bool(live.sandbox)
+    options.update(settings.plugins.options_for(plugin))
+    ok, executor = host.guard(plugin, f"executor {name!r}", cls, options)
+    if not ok:
+        raise LiveUnavailable(f"the live executor {name!r} failed to build: {host.infos[plugin].error}")
+    problem = executor.problem()
+    if problem:
+        raise LiveUnavailable(problem)
+    return executor
+
+
 def build_desk(*, host: Any, settings: Any, storage: Any, bus: Any, now: Callable[[], int],
-               states: Callable[[], dict[str, Any]] | None = None) -> TradingDesk:
-    """Wire a desk from the plugin host (executors, algos, rules, commands) and the settings."""
+               states: Callable[[], dict[str, Any]] | None = None, live: bool = False) -> TradingDesk:
+    """Wire a desk from the plugin host (executors, algos, rules, commands) and the settings.
+    `live` (the --live flag) with [live] enabled makes the live executor the default: orders go to
+    the venue; paper stays available by name. LiveUnavailable when live trading cannot be set up."""
     from virtuoso_tui.trading.journal import SqliteJournal
 
     plain = settings.to_dict() if hasattr(settings, "to_dict") else dict(settings or {})
@@ -422,7 +588,13 @@ def build_desk(*, host: Any, settings: Any, storage: Any, bus: Any, now: Callabl
                               {k: v for k, v in opts.items() if k in getattr(cls, "defaults", opts)})
         if ok:
             rules.append(rule)
+    default = "paper"
+    if live:
+        executor = live_executor(host, settings)
+        execs[executor.name] = executor
+        default = executor.name
     commands = [c for _plugin, c in host.collect("virtuoso_commands")]
     journal = storage if storage is not None else SqliteJournal(":memory:")
     return TradingDesk(journal, {"paper": paper, "strategy": strategy, "sizing": strategy.get("sizing") or {}},
-                       execs, rules, now, emit=bus.publish, plugin_commands=commands, algos=algos, states=states)
+                       execs, rules, now, emit=bus.publish, plugin_commands=commands, algos=algos, states=states,
+                       default_executor=default)

@@ -23,9 +23,10 @@ from typing import Any
 
 from virtuoso_tui.model import Alert, Fill, Order, OrderIntent, OrderStatus, OrderType, Position, RiskDecision
 from virtuoso_tui.risk.rule import RiskContext, RiskRule, combine
-from virtuoso_tui.trading.executor import Executor
+from virtuoso_tui.trading.executor import AmendNotSupported, Executor
 from virtuoso_tui.trading.journal import OrderJournal, journal_atomic
 from virtuoso_tui.trading.portfolio import Portfolio
+from virtuoso_tui.trading.sizing import SizingError, size_by_equity
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -96,6 +97,9 @@ class OrderManager:
         self.order_window_ms = order_window_ms
         self._seq = 0
         self._fill_ids: set[str] = set()
+        #: (symbol, side) -> the price a market order would meet now (the touch), for sizing an
+        #: intent's `equity_fraction`; None (or a None answer) falls back to the mark
+        self.quote: Callable[[str, str], float | None] | None = None
         self.halted: str = journal.get_account("halt", "") or ""
         self.start_of_day_equity: float = journal.get_account("start_of_day_equity", portfolio.equity())
         self.peak_equity: float = journal.get_account("peak_equity", portfolio.equity())
@@ -127,14 +131,18 @@ class OrderManager:
     # -- the door -----------------------------------------------------------------------------------
     def submit(self, intent: OrderIntent, executor: str | None = None) -> Order:
         """Size, risk-check and send one intent. Returns the Order (REJECTED with a reason when refused).
-        Submitting a client id that exists returns that order and sends nothing (idempotent)."""
+        Submitting a client id that exists returns that order and sends nothing (idempotent). An
+        intent's `equity_fraction` is resolved into its amount first (`_size_by_equity`)."""
         if intent.client_id and intent.client_id in self.orders:
             return self.orders[intent.client_id]
         name = executor or self.default_executor
         ts = self.now()
         cid = intent.client_id or self.next_client_id()
         ctx = self.risk_context()
-        problem = self._validate(intent, name)
+        problem = ""
+        if intent.equity_fraction is not None:
+            intent, problem = self._size_by_equity(intent, name, ctx)
+        problem = problem or self._validate(intent, name)
         if not problem and intent.reduce_only:
             intent, problem = self._clamp_reduce_only(intent)
         if not problem and self.sizer is not None:
@@ -176,6 +184,20 @@ class OrderManager:
         if intent.type in (OrderType.STOP, OrderType.STOP_LIMIT) and not (intent.stop_price or 0) > 0:
             return f"a {intent.type.value} order needs a positive stop price"
         return ""
+
+    def _size_by_equity(self, intent: OrderIntent, executor: str, ctx: RiskContext) -> tuple[OrderIntent, str]:
+        """Resolve `equity_fraction` at the price the order will meet (its limit or stop price, else the
+        `quote` hook's touch, else the mark) with the executor's taker fee fitting inside the equity."""
+        price = intent.price if intent.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+        if price is None and self.quote is not None:
+            price = self.quote(intent.symbol, intent.side)
+        if price is None:
+            price = intent.stop_price if intent.type is OrderType.STOP else ctx.mark(intent.symbol)
+        fee = float(getattr(self.executors.get(executor), "taker_fee", 0.0) or 0.0)
+        try:
+            return size_by_equity(intent, ctx.equity, price, fee), ""
+        except SizingError as exc:
+            return intent, str(exc)
 
     def _clamp_reduce_only(self, intent: OrderIntent) -> tuple[OrderIntent, str]:
         pos = self.portfolio.positions.get(intent.symbol)
@@ -235,6 +257,64 @@ class OrderManager:
     def cancel_all(self, symbol: str | None = None) -> list[Order]:
         return [self.cancel(o.client_id) for o in list(self.open.values())
                 if symbol is None or o.symbol == symbol]
+
+    def amend(self, client_id: str, price: float | None = None, amount: float | None = None) -> Order:
+        """Change an open order's limit price and/or total amount. The new values pass validation and
+        every risk rule as the intent they make (the unfilled rest at the new price), are journalled,
+        and only then go to the executor; the venue's answer comes back through report_amend.
+        KeyError for an unknown id; ValueError (one sentence) for anything refused, nothing sent."""
+        order = self.orders.get(client_id)
+        if order is None:
+            raise KeyError(f"no order with id {client_id!r}")
+        if not order.status.is_open:
+            raise ValueError(f"order {client_id} is already {order.status.value}; only open orders can be amended")
+        if price is None and amount is None:
+            raise ValueError("amend needs a new price, a new amount, or both")
+        if price is not None:
+            if order.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+                raise ValueError(f"order {client_id} is a {order.type.value} order and has no limit price to amend")
+            if not (math.isfinite(price) and price > 0):
+                raise ValueError(f"the new price must be positive, not {price:g}")
+        if amount is not None and not (math.isfinite(amount) and amount > order.filled * (1 + _DUST)):
+            raise ValueError(f"the new amount must be more than the {order.filled:g} already filled, not {amount:g}")
+        new_price = order.price if price is None else price
+        new_amount = order.amount if amount is None else amount
+        intent = OrderIntent(order.symbol, order.side, new_amount - order.filled, order.type, new_price,
+                             order.stop_price, order.reduce_only, order.post_only, order.origin)
+        decision = self.check_risk(intent, self.risk_context())
+        if decision.action == "reject" or (decision.action == "resize" and decision.amount is not None
+                                           and decision.amount < intent.amount * (1 - _DUST)):
+            raise ValueError(f"amend refused by {decision.rule}: {decision.reason}")
+        executor = self.executors[order.executor]
+        new = _copy(order)
+        new.price, new.amount, new.updated_ts = new_price, new_amount, self.now()
+        new.reason = f"amended: price {new_price:g}, amount {new_amount:g}"
+        self._write(new)  # journal first: a crash after this leaves the intent on record
+        try:
+            ok = executor.amend(client_id, price=price, amount=amount)
+        except AmendNotSupported as exc:
+            self._write(order, f"amend not sent: {exc}")  # the journal goes back to what is true
+            raise ValueError(str(exc)) from None
+        if not ok:
+            self._write(order, "amend not sent: not open at the executor")
+            raise ValueError(f"order {client_id} is not open at the {order.executor} executor")
+        order.price, order.amount, order.updated_ts, order.reason = new.price, new.amount, new.updated_ts, new.reason
+        self.emit("order", _copy(order))
+        return order
+
+    def report_amend(self, client_id: str, price: float | None, amount: float, reason: str = "") -> None:
+        """The venue's view of an amended order (ExecutionSink): when it differs from ours (a refused
+        or partly applied amend), the venue's price and amount are journalled and announced."""
+        order = self.orders.get(client_id)
+        if order is None or (order.price == price and abs(order.amount - amount) <= _DUST * max(amount, 1.0)):
+            return
+        order.price, order.amount, order.updated_ts = price, amount, self.now()
+        order.reason = reason or order.reason
+        self._write(order, reason)
+        if reason:
+            self.emit("alert", self.alert(**{"level": "warning", "source": "amend", "symbol": order.symbol,
+                                             "message": f"order {client_id}: {reason}"}))
+        self.emit("order", _copy(order))
 
     # -- reports from executors (ExecutionSink) ------------------------------------------------------
     def report_status(self, client_id: str, status: OrderStatus, reason: str = "") -> None:
