@@ -7,12 +7,13 @@ name through this hook.
 """
 
 from virtuoso_strategies.donchian import DonchianBreakout
+from virtuoso_strategies.prism import PrismStrategy
 from virtuoso_strategies.sma_cross import SmaCross
 from virtuoso_tui import hookimpl
 
-__all__ = ["DonchianBreakout", "SmaCross"]
+__all__ = ["DonchianBreakout", "PrismStrategy", "SmaCross"]
 
 
 @hookimpl
 def virtuoso_strategies():
-    return [SmaCross, DonchianBreakout]
+    return [SmaCross, DonchianBreakout, PrismStrategy]

@@ -1,0 +1,262 @@
+"""prism: the confluence-signal strategy in backtests — the desk's SignalStrategy driven by a real Prism.
+
+`PrismStrategy` IS `virtuoso_tui.trading.signal_strategy.SignalStrategy` (same name "prism", same
+`on_signal` entries/exits and `exit_plan` stops, inherited, not copied); it adds only what the desk
+does around it live, so one implementation serves paper, live and backtests:
+  * a Prism (every face the `virtuoso_faces` hook offers, weights from the `w_<face>` params) scored
+    at each CLOSED candle of the strategy timeframe; its Signal goes to `on_signal`;
+  * the faces read a `PrismView`: candles from the strategy's own MarketState, fed with each closed
+    candle of the backtest's state and aggregating the higher blend timeframes from them exactly as
+    live (so a 15m backtest also scores 4h), and everything else — trades, book, funding, open
+    interest, liquidations, long/short — from the engine's state, so on a recording with trades and
+    books all six faces score, and on candle files the others are n/a (weights renormalised);
+  * the stops (`exit_plan`) attached when an entry has filled and checked on each closed candle's
+    high/low (stop first, as trading/stops.py documents); exits are reduce-only market orders filled
+    at the next event like every backtest order (live, the desk sends them at once);
+  * entries capped at `max_leverage` × equity (live, the risk rules do it).
+
+Params beyond SignalStrategy's: timeframes ("" = the prism's default blend 4h .40 / 15m .35 / 5m .25;
+or "tf:w,tf:w"; timeframes below the strategy timeframe are left out, see prism/vector.py
+`blend_for`), window (candles kept per timeframe, as MarketState's capacity), the signal thresholds,
+the face weights w_technical ... w_sentiment, risk_pct (ATR sizing), max_leverage.
+Not vectorisable as a whole (stops and sizing are path-dependent); its candle faces are
+(virtuoso_tui/prism/vector.py). Neighbours: backtest/engine.py and backtest/replay.py call `on_bar`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from virtuoso_tui.market.state import MarketState
+from virtuoso_tui.model import Candle, OrderIntent, timeframe_ms
+from virtuoso_tui.prism.engine import DEFAULT_WEIGHTS, Prism
+from virtuoso_tui.prism.face import Face, Signal
+from virtuoso_tui.prism.vector import MIN_CANDLES, blend_for, parse_blend
+from virtuoso_tui.trading.signal_strategy import SignalStrategy
+from virtuoso_tui.trading.sizing import Sizer
+from virtuoso_tui.trading.stops import ExitPlan
+from virtuoso_tui.trading.strategy import StrategyContext
+
+_FACES: list[Any] | None = None
+
+
+def registered_faces() -> list[Any]:
+    """Face classes (or instances) from every plugin's `virtuoso_faces` hook; the built-in six when
+    no entry point is installed. Loaded once per process."""
+    global _FACES
+    if _FACES is None:
+        from virtuoso_tui.plugins import PluginHost
+
+        found = [item for _, (_, item) in PluginHost.load().registry("virtuoso_faces").items()]
+        if not found:
+            from virtuoso_prism import FACES
+
+            found = list(FACES)
+        _FACES = found
+    return list(_FACES)
+
+
+def _fresh(face: Any) -> Face:
+    """A new face object (faces cache per symbol: a backtest must not share them with another run)."""
+    if isinstance(face, type):
+        return face()
+    return type(face)(dict(face.options))
+
+
+class PrismView:
+    """What the faces read (see the module docstring): `candles` from the strategy's own MarketState,
+    every other attribute from the engine's state."""
+
+    def __init__(self, source: Any, own: MarketState) -> None:
+        self._source = source
+        self.own = own
+        self.candles = own.candles
+        self.symbol = own.symbol
+
+    def __getattr__(self, name: str) -> Any:  # book, trades, funding, open_interest, ...
+        return getattr(self._source, name)
+
+    @property
+    def now(self) -> int | None:
+        return self._source.now
+
+    @property
+    def last_price(self) -> float | None:
+        return self._source.last_price
+
+    def has(self, kind: str) -> bool:
+        if kind == "candles" or kind.startswith("candles:"):
+            return self.own.has(kind)
+        has = getattr(self._source, "has", None)
+        return bool(has(kind)) if has is not None else False
+
+
+class PrismStrategy(SignalStrategy):
+    description: ClassVar[str] = ("trade the confluence signal of the full prism (ATR-sized entries, ATR/trailing "
+                                  "stops, break-even, partial take-profit)")
+    params: ClassVar[dict[str, Any]] = {
+        **SignalStrategy.params,
+        "timeframes": "", "window": 1000, "long_threshold": 65.0, "short_threshold": 35.0, "hysteresis": 3.0,
+        **{f"w_{name}": w for name, w in DEFAULT_WEIGHTS.items()},
+        "risk_pct": 1.0, "max_leverage": 1.0,
+    }
+
+    def __init__(self, params: dict[str, Any] | None = None, sizer: Sizer | None = None, stats: Any = None,
+                 *, faces: list[Any] | None = None, record: bool = False) -> None:
+        super().__init__(params, sizer or Sizer({"method": "atr", "risk_pct": float((params or {}).get(
+            "risk_pct", 1.0)), "atr_multiple": float((params or {}).get("atr_mult", 2.0))}), stats)
+        p = self.p
+        self.window = int(p["window"])
+        if self.window < 100:
+            raise ValueError(f"prism window must be at least 100 candles (window={p['window']})")
+        self.blend_spec = parse_blend(p["timeframes"]) if p["timeframes"] else None
+        self.max_leverage = float(p["max_leverage"])
+        if not self.max_leverage > 0:
+            raise ValueError(f"prism max_leverage must be positive (max_leverage={p['max_leverage']})")
+        self._face_source = faces   # None: the registered faces, looked up on the first bar (the desk never needs them)
+        self.prism: Prism | None = None   # built on the first bar, when the strategy timeframe is known
+        self.own: MarketState | None = None
+        self.view: PrismView | None = None
+        self.timeframes: dict[str, float] = {}
+        self.record = record
+        self.tape: list[tuple[int, Signal]] = []      # (bar open time, Signal) per decision when `record`
+        self.orders: list[tuple[int, list[OrderIntent]]] = []   # (tape index, intents) when `record`
+        self.last_signal: Signal | None = None
+        self._seen = 0                 # closed candles of the strategy timeframe folded so far
+        self._series: Any = None
+        self._plan: ExitPlan | None = None
+        self._plan_opened: int | None = None
+
+    @property
+    def warmup(self) -> int:
+        """Closed candles before the first possible entry: a face needs MIN_CANDLES candles of a blend
+        timeframe (more strategy bars when the blend's shortest timeframe is higher), the stop an ATR."""
+        return max(int(self.p["atr_period"]) + 1, MIN_CANDLES)
+
+    # -- the prism over the backtest's state -----------------------------------------------------------
+    def _build(self, ctx: StrategyContext) -> None:
+        self.timeframes = blend_for(ctx.timeframe, self.blend_spec)
+        tfs = sorted(set(self.timeframes) | {ctx.timeframe}, key=timeframe_ms)
+        self.own = MarketState(ctx.symbol, timeframes=tfs, capacity=self.window)
+        p = self.p
+        faces = [_fresh(f) for f in (self._face_source if self._face_source is not None else registered_faces())]
+        weights = {f.name: float(p[f"w_{f.name}"]) for f in faces if f"w_{f.name}" in p}
+        self.prism = Prism(faces, weights, self.timeframes, float(p["long_threshold"]),
+                           float(p["short_threshold"]), float(p["hysteresis"]))
+
+    def _feed(self, series: Any, new: int) -> None:
+        """Apply the `new` newest closed candles of the engine's series to the own MarketState."""
+        own = self.own
+        symbol, tf = own.symbol, own.base
+        n = len(series)
+        take = min(new, n)
+        ts, o, h = series.ts[n - take:].tolist(), series.open[n - take:].tolist(), series.high[n - take:].tolist()
+        lo, c, v = series.low[n - take:].tolist(), series.close[n - take:].tolist(), series.volume[n - take:].tolist()
+        bv_arr = getattr(series, "buy_volume", None)
+        tr_arr = getattr(series, "trades", None)
+        bv = bv_arr[n - take:].tolist() if bv_arr is not None else [math.nan] * take
+        tr = [int(x) for x in tr_arr[n - take:].tolist()] if tr_arr is not None else [0] * take
+        for i in range(take):
+            own.apply(Candle(symbol, tf, ts[i], o[i], h[i], lo[i], c[i], v[i], bv[i], tr[i]))
+
+    def signal_at_close(self, ctx: StrategyContext) -> Signal | None:
+        """Fold the newly closed candles and score the prism; None when no candle closed."""
+        state = ctx.state
+        if self.prism is None:
+            self._build(ctx)
+        if self._series is None or self.view is None or self.view._source is not state:
+            self._series = state.candles[ctx.timeframe]
+            self.view = PrismView(state, self.own)
+        series = self._series
+        total = series.total
+        new = total - self._seen
+        if new <= 0:
+            return None
+        self._feed(series, new)
+        self._seen = total
+        signal = self.prism.evaluate(self.view)
+        self.last_signal = signal
+        if self.record:
+            self.tape.append((int(series.ts[-1]), signal))
+        return signal
+
+    # -- the backtest's decision at each close ----------------------------------------------------------
+    def on_bar(self, ctx: StrategyContext) -> list[OrderIntent]:
+        signal = self.signal_at_close(ctx)
+        if signal is None:
+            return []
+        out = self._exits(ctx)
+        held = ctx.position.amount
+        for intent in out:
+            held += intent.amount if intent.side == "buy" else -intent.amount
+        # the signal sees the position as it will be once the exits fill (no double exit)
+        after = ctx.position if held == ctx.position.amount else replace(
+            ctx.position, amount=0.0 if abs(held) < 1e-12 else held)
+        price = ctx.state.last_price
+        # a plain context over the view (the engine's own context may be a derived, read-only kind)
+        mine = StrategyContext(ctx.symbol, ctx.timeframe, ctx.now, self.view, after, ctx.equity, ctx.cash)
+        for intent in self.on_signal(mine, signal):
+            if intent.tag == "entry" and price:
+                cap = self.max_leverage * max(ctx.equity, 0.0) / price
+                intent = replace(intent, amount=min(intent.amount, cap))
+                if not intent.amount > 0:
+                    continue
+            out.append(intent)
+        if self.record and out:
+            self.orders.append((len(self.tape) - 1, out))
+        return out
+
+    def _exits(self, ctx: StrategyContext) -> list[OrderIntent]:
+        """Keep the stops in step with the position (a new entry gets `exit_plan`, flat drops it) and
+        check them against the closed candle; the exits due as reduce-only intents."""
+        pos = ctx.position
+        if not pos.amount:
+            self._plan = self._plan_opened = None
+            return []
+        if self._plan is None or self._plan_opened != pos.opened_ts or self._plan.side != pos.side:
+            self._plan = self.exit_plan(ctx.symbol, pos.side, pos.entry_price, abs(pos.amount), pos.opened_ts,
+                                        timeframe_ms(ctx.timeframe))
+            self._plan_opened = pos.opened_ts
+        if self._plan is None:
+            return []
+        last = self._series.last
+        due = self._plan.update(last.close, ctx.now, last.high, last.low)
+        side = "sell" if pos.amount > 0 else "buy"
+        return [OrderIntent(ctx.symbol, side, min(ex.amount, abs(pos.amount)), reduce_only=True,
+                            origin=f"exit:{ex.reason}", tag=f"exit:{ex.reason}") for ex in due]
+
+
+def face_tape(tape: list[tuple[int, Signal]]) -> list[tuple[int, dict[str, tuple]]]:
+    """A recorded tape as plain numbers: (bar ts, {face: (score, confidence, {component: (score, div)})}),
+    None for n/a — what the lookahead guard and the vector parity test compare."""
+    out = []
+    for ts, sig in tape:
+        faces = {}
+        for name, r in sig.faces.items():
+            faces[name] = (r.score, r.confidence, {c.name: (c.score, c.div) for c in r.components})
+        out.append((ts, faces))
+    return out
+
+
+def _finite(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def tape_arrays(tape: list[tuple[int, Signal]], face: str) -> dict[str, np.ndarray]:
+    """One face's per-decision score, confidence and component score/div as arrays (NaN = n/a)."""
+    score = np.array([_finite(s.faces[face].score) if face in s.faces else np.nan for _, s in tape])
+    conf = np.array([float(s.faces[face].confidence) if face in s.faces else np.nan for _, s in tape])
+    out = {"ts": np.array([t for t, _ in tape], dtype=np.int64), "score": score, "confidence": conf}
+    names = sorted({c.name for _, s in tape if face in s.faces for c in s.faces[face].components})
+    for name in names:
+        sc, dv = [], []
+        for _, s in tape:
+            comp = next((c for c in s.faces[face].components if c.name == name), None) if face in s.faces else None
+            sc.append(_finite(comp.score) if comp is not None else np.nan)
+            dv.append(float(comp.div) if comp is not None and comp.score is not None else np.nan)
+        out[f"{name}.score"], out[f"{name}.div"] = np.array(sc), np.array(dv)
+    return out
