@@ -4,6 +4,8 @@ Data: the nautilus BTC perp 1m CSV (45,031 real candles) laid end to end to 100,
 rescaled so its first open continues the previous copy's last close and shifted in time, so there is
 no price jump and no timestamp repeat. Measured, each as the best of several runs:
   * event-driven engine, replay feed (the default for candle files) and MarketState feed (as live);
+  * the event engine with the paper broker (the real TradingDesk + paper executor, broker="paper"),
+    once, on the first 20,000 bars, with whether it made the candle broker's trades;
   * vectorised path (target_positions + run_vector);
   * the peer, backtesting.py, running the same rule on the same DataFrame;
   * an optimisation sweep (grid of sma_cross params), serial and across processes.
@@ -30,6 +32,7 @@ from virtuoso_strategies import SmaCross  # noqa: E402
 from virtuoso_tui.backtest.data import Candles, load_candles  # noqa: E402
 from virtuoso_tui.backtest.engine import run_events  # noqa: E402
 from virtuoso_tui.backtest.optimize import optimize  # noqa: E402
+from virtuoso_tui.backtest.paper import PaperBroker  # noqa: E402
 from virtuoso_tui.backtest.vector import run_vector  # noqa: E402
 
 CSV = ROOT.parent / "shared" / "data" / "ohlcv" / "nautilus" / "btc-perp-20211231-20220201_1m.csv"
@@ -116,6 +119,15 @@ def main() -> int:
         "vector_vs_peer": t_peer / t_vec,
     })
 
+    part = c.slice(0, min(n, 20_000))
+    t = time.perf_counter()
+    pr = run_events(part, SmaCross(PARAMS), broker=PaperBroker(part.symbol, capital=10_000.0, fee=FEE))
+    t_paper = time.perf_counter() - t
+    cr = run_events(part, SmaCross(PARAMS), fee=FEE)
+    fig["paper_broker_bars_per_s"] = len(part) / t_paper
+    fig["paper_broker_same_trades"] = ([(t["entry_bar"], t["exit_bar"]) for t in pr.trades]
+                                       == [(t["entry_bar"], t["exit_bar"]) for t in cr.trades])
+
     grid = {"fast": [5, 8, 10, 13, 15, 20, 25, 30], "slow": [40, 50, 60, 80, 100, 120, 150, 200]}
     for workers in (1, 2):
         res = optimize(c, "sma_cross", grid=grid, fee=FEE, workers=workers)
@@ -135,6 +147,9 @@ def main() -> int:
     print(f"  backtesting.py (same run)       {fig['peer_bars_per_s']:>14,.0f} bars/s   "
           f"({fig.get('peer_trades', 'n/a')} trades with its strict crossover; same entry/exit bars as ours "
           f"with sma_cross's tie convention: {fig.get('peer_same_bars_with_tie_convention', 'n/a')})")
+    print(f"  event-driven, paper broker      {fig['paper_broker_bars_per_s']:>14,.0f} bars/s   "
+          f"(TradingDesk + paper executor, first 20,000 bars; same trades as the candle broker: "
+          f"{fig['paper_broker_same_trades']})")
     for w in (1, 2):
         print(f"  sweep, {w} process(es)          {fig[f'sweep_{w}w_candidates_per_s']:>14,.1f} candidates/s "
               f"({fig[f'sweep_{w}w_bars_per_s']:,.0f} bars/s)")

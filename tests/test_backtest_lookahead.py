@@ -11,7 +11,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))
 
-from virtuoso_tui.backtest.broker import equity_tag  # noqa: E402
 from virtuoso_tui.backtest.data import load_candles  # noqa: E402
 from virtuoso_tui.backtest.lookahead import check_builtins, check_lookahead, sample_cuts  # noqa: E402
 from virtuoso_tui.backtest.runner import strategy_registry  # noqa: E402
@@ -56,7 +55,7 @@ class PeekReplayArrays(Strategy):
         whole = series._c.close
         n = len(series)
         if n < len(whole) and whole[n] > whole[n - 1] and ctx.position.amount == 0:
-            return [OrderIntent(ctx.symbol, "buy", 1.0, tag=equity_tag(1.0))]
+            return [OrderIntent(ctx.symbol, "buy", 1.0, equity_fraction=1.0)]
         if n < len(whole) and whole[n] < whole[n - 1] and ctx.position.amount > 0:
             return [OrderIntent(ctx.symbol, "sell", ctx.position.amount, reduce_only=True)]
         return []

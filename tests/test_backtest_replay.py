@@ -14,7 +14,6 @@ if str(ROOT / "plugins") not in sys.path:
 
 from virtuoso_strategies import SmaCross  # noqa: E402
 
-from virtuoso_tui.backtest.broker import equity_tag  # noqa: E402
 from virtuoso_tui.backtest.data import DataError, from_arrays  # noqa: E402
 from virtuoso_tui.backtest.engine import run_events  # noqa: E402
 from virtuoso_tui.backtest.replay import run_recording, trades_from_file  # noqa: E402
@@ -54,7 +53,7 @@ class BuyFirstBar(Strategy):
 
     def on_bar(self, ctx):
         if ctx.position.amount == 0 and len(ctx.state.candles[ctx.timeframe]) == 1:
-            return [OrderIntent(ctx.symbol, "buy", 1.0, tag=equity_tag(1.0))]
+            return [OrderIntent(ctx.symbol, "buy", 1.0, equity_fraction=1.0)]
         return []
 
 
@@ -64,13 +63,14 @@ def test_orders_walk_the_recorded_book():
     events = [book, Trade("X/USD", t0, 100.0, 1.0, "buy"), Trade("X/USD", t0 + 30_000, 100.2, 1.0, "sell"),
               Trade("X/USD", t0 + 61_000, 100.5, 1.0, "buy")]
     r = run_recording(events, BuyFirstBar(), symbol="X/USD", timeframe="1m", fee=0.001, capital=1000.0)
-    # at the 1-minute boundary: 1000 / 1.001 of notional walks the asks: 2 @ 101, the rest @ 102
-    notional = 1000.0 / 1.001
-    units = 2.0 + (notional - 202.0) / 102.0
+    # at the 1-minute boundary, as the paper executor: all equity sized at the touch (best ask 101,
+    # the 0.1% fee inside), then that many units walk the asks: 2 @ 101, the rest @ 102
+    units = 1000.0 / (101.0 * 1.001)
+    cost = 2.0 * 101.0 + (units - 2.0) * 102.0
     fill = r.fills[0]
     assert r.extra["book_fills"] == 1
-    assert fill.ts == t0 + MIN and fill.price == pytest.approx(notional / units)
-    assert fill.amount == pytest.approx(units) and fill.fee == pytest.approx(notional * 0.001)
+    assert fill.ts == t0 + MIN and fill.price == pytest.approx(cost / units, rel=1e-12)
+    assert fill.amount == pytest.approx(units, rel=1e-12) and fill.fee == pytest.approx(cost * 0.001, rel=1e-12)
     # the position is closed at the last trade when the recording ends
     assert r.trades[0]["exit_price"] == 100.5 and r.trades[0]["exit_reason"] == "end"
 

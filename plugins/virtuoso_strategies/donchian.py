@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from virtuoso_tui.backtest.broker import equity_tag
 from virtuoso_tui.model import OrderIntent
 from virtuoso_tui.trading.strategy import Strategy, StrategyContext
 
@@ -58,7 +57,7 @@ class DonchianBreakout(Strategy):
                                        origin=origin))
         if want != 0 and (held == 0 or (held > 0) != (want > 0)):
             intents.append(OrderIntent(ctx.symbol, "buy" if want > 0 else "sell", ctx.equity / close,
-                                       origin=origin, tag=equity_tag(1.0)))
+                                       origin=origin, equity_fraction=1.0))
         return intents
 
     def target_positions(self, ts: np.ndarray, open_: np.ndarray, high: np.ndarray, low: np.ndarray,

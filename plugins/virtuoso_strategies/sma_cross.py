@@ -8,22 +8,26 @@ down when fast[i-1] >= slow[i-1] and fast[i] < slow[i]; the first decision needs
 Both forms compute the SMAs from ONE running sum of closes, (S[i] - S[i-n]) / n with S the cumulative
 sum from the first bar, so the event form (`on_bar`, streaming, O(1) per bar) and the vectorised form
 (`target_positions`, np.cumsum) do the same float operations in the same order and reach the same
-decisions bit for bit. Neighbours: the backtester (virtuoso_tui.backtest) runs both forms; paper and
+decisions bit for bit. `on_bar` reads the newest close through `last_close` (CandleSeries and the
+replay view both have it) and keeps only where fast stood against slow at the previous bar, so a bar
+without a cross allocates nothing. Entries carry `equity_fraction=1.0`: sized when they fill.
+Neighbours: the backtester (virtuoso_tui.backtest) runs both forms; paper and
 live call `on_bar` on each closed candle.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from virtuoso_tui.backtest.broker import equity_tag
 from virtuoso_tui.model import OrderIntent
 from virtuoso_tui.trading.strategy import Strategy, StrategyContext
 
-_ALL_IN = equity_tag(1.0)
+#: What a bar without a cross returns: falsy, iterable, and shared (immutable, so no per-bar list)
+_NO_ORDERS: tuple[OrderIntent, ...] = ()
 
 
 def _check_lengths(fast: Any, slow: Any) -> tuple[int, int]:
@@ -46,9 +50,11 @@ class SmaCross(Strategy):
         self._acc = 0.0                # running sum of every close folded so far
         self._sums: deque[float] = deque([0.0], maxlen=self.slow + 2)  # S[j-slow-1] .. S[j], S[0] = 0
         self._seen = 0                 # closed candles folded (the series' `total`)
-        self._fp: float | None = None  # fast SMA of the previous bar (None: recompute from the sums)
-        self._sp = 0.0                 # slow SMA of the previous bar
+        # where fast stood against slow at the previous bar: 1 above, -1 below, 0 equal (None:
+        # recompute from the sums); one number instead of both SMAs keeps the per-bar work small
+        self._side: int | None = None
         self._need = self.slow + 2     # running sums needed for a decision (incl. the leading 0)
+        self._fi, self._wi = -1 - self.fast, -1 - self.slow   # where S[j-fast], S[j-slow] sit in _sums
         self._ready = False            # the sums reach back far enough (never false again after)
         self._state: Any = None
         self._series: Any = None
@@ -64,50 +70,56 @@ class SmaCross(Strategy):
             self._acc += c
             self._sums.append(self._acc)
         self._seen = total
-        self._fp = None
+        self._side = None
 
-    def on_bar(self, ctx: StrategyContext) -> list[OrderIntent]:
-        # The hot path of every event backtest: locals, and no allocation on a bar without a cross.
-        state = ctx.state
-        if state is not self._state:  # a state's series object never changes: look it up once
-            self._state, self._series = state, state.candles[ctx.timeframe]
-        series = self._series
+    def _bind(self, ctx: StrategyContext) -> Any:
+        """A state's series object never changes: look it up once per state."""
+        self._state, self._series = ctx.state, ctx.state.candles[ctx.timeframe]
+        return self._series
+
+    def on_bar(self, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        # The hot path of every event backtest: locals, one float read per bar (`last_close`, no array
+        # view), and no allocation on a bar without a cross.
+        series = self._series if ctx.state is self._state else self._bind(ctx)
         total = series.total
-        new = total - self._seen
         sums = self._sums
-        if new == 1:
-            acc = self._acc + series.close.item(-1)
-            self._acc = acc
-            sums.append(acc)
+        if total - self._seen == 1:
+            top = self._acc + series.last_close
+            self._acc = top
+            sums.append(top)
             self._seen = total
-        elif new <= 0:
-            return []  # no newly closed candle: nothing to decide
+        elif total <= self._seen:
+            return _NO_ORDERS  # no newly closed candle: nothing to decide
         else:
-            self._fold_many(series, new, total)
+            self._fold_many(series, total - self._seen, total)
+            top = self._acc
         if not self._ready:
             if len(sums) < self._need:
-                return []
+                return _NO_ORDERS
             self._ready = True
         f, w = self.fast, self.slow
-        top = sums[-1]
-        fast_now = (top - sums[-1 - f]) / f
-        slow_now = (top - sums[-1 - w]) / w
-        fast_prev = self._fp
-        if fast_prev is None:
+        fast_now = (top - sums[self._fi]) / f
+        slow_now = (top - sums[self._wi]) / w
+        side = self._side
+        if side is None:
             prev = sums[-2]
             fast_prev, slow_prev = (prev - sums[-2 - f]) / f, (prev - sums[-2 - w]) / w
-        else:
-            slow_prev = self._sp
-        self._fp, self._sp = fast_now, slow_now
+            side = (fast_prev > slow_prev) - (fast_prev < slow_prev)
+        # up: fast[i-1] <= slow[i-1] (side != 1) and fast[i] > slow[i]; down mirrors it
         if fast_now > slow_now:
-            if fast_prev <= slow_prev and ctx.position.amount <= 0:
-                return [OrderIntent(ctx.symbol, "buy", ctx.equity / series.close.item(-1),
-                                    origin="strategy:sma_cross", tag=_ALL_IN)]
+            self._side = 1
+            if side != 1 and ctx.position.amount <= 0:
+                return [OrderIntent(ctx.symbol, "buy", ctx.equity / series.last_close,
+                                    origin="strategy:sma_cross", equity_fraction=1.0)]
         elif fast_now < slow_now:
-            held = ctx.position.amount
-            if fast_prev >= slow_prev and held > 0:
-                return [OrderIntent(ctx.symbol, "sell", held, reduce_only=True, origin="strategy:sma_cross")]
-        return []
+            self._side = -1
+            if side != -1:
+                held = ctx.position.amount
+                if held > 0:
+                    return [OrderIntent(ctx.symbol, "sell", held, reduce_only=True, origin="strategy:sma_cross")]
+        else:
+            self._side = 0
+        return _NO_ORDERS
 
     def target_positions(self, ts: np.ndarray, open_: np.ndarray, high: np.ndarray, low: np.ndarray,
                          close: np.ndarray, volume: np.ndarray) -> np.ndarray:

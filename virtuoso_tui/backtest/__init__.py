@@ -4,7 +4,8 @@ optimisation, walk-forward analysis, the lookahead guard and reports.
     data.py         candles in (files in every layout of ../shared/data, the store, the sim); warnings
     engine.py       the event-driven backtester over candle arrays (replay clock, pluggable broker)
     replay.py       backtests over recorded trades and books through MarketState
-    broker.py       the Broker interface, CandleBroker, slippage, the trade ledger, the sizing tag
+    broker.py       the Broker interface, CandleBroker, slippage, the trade ledger
+    paper.py        PaperBroker: the real TradingDesk + paper executor as a backtest broker (broker="paper")
     vector.py       the vectorised fast path for strategies that declare themselves vectorisable
     metrics.py      performance metrics on equity curves and trade lists
     runner.py       run_backtest: strategy lookup by name, path choice, metrics, --json shape

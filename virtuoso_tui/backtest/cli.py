@@ -56,6 +56,9 @@ def add_backtest_commands(subparsers: Any, common: Callable[[argparse.ArgumentPa
                     help="replay a trades recording (freqtrade trades file) through MarketState instead of candles")
     bt.add_argument("--events", action="store_true",
                     help="with --source sim: replay every simulated record (trades and book) through MarketState")
+    bt.add_argument("--broker", choices=("default", "paper"), default="default",
+                    help="fill path: the backtest's own broker (default), or paper: the real order manager, "
+                         "risk rules and paper executor (event engine)")
     bt.add_argument("--report", metavar="HTML", help="write a self-contained HTML report")
     bt.add_argument("--save", action="store_true", help="store the run in the database (--db)")
     bt.set_defaults(handler=cmd_backtest)
@@ -200,7 +203,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         funding = load_funding(args.funding) if args.funding else None
         result = run_backtest(candles, args.strategy, params, fee=args.fee, slippage_bps=args.slippage_bps,
                               capital=args.capital, mode=args.mode, feed=args.feed, funding=funding,
-                              timeframe=args.timeframe or None)
+                              timeframe=args.timeframe or None, broker=_broker(args),
+                              rules=_risk_rules(args) if args.broker == "paper" else None)
     run_id = _save(args, result, "backtest")
     if args.report:
         write_report(result, args.report)
@@ -215,6 +219,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(f"{result.strategy} ({params}) on {result.symbol or 'data'} {result.timeframe}: "
               f"{len(result.equity)} bars, {result.mode} path")
         _print_metrics(result.metrics)
+        for warning in result.warnings:   # data gaps, orders the paper path refused
+            print(f"warning: {warning}", file=sys.stderr)
         if args.report:
             print(f"report written to {args.report}")
     return 0
@@ -238,8 +244,31 @@ def _run_recording(args: argparse.Namespace, params: dict[str, str]):
     end = parse_time(args.end) if args.end else None
     if start is not None or end is not None:
         events = (e for e in events if (start is None or e.ts >= start) and (end is None or e.ts <= end))
+    paper = args.broker == "paper"
     return run_recorded(events, args.strategy, params, symbol=symbol, timeframe=timeframe, fee=args.fee,
-                        slippage_bps=args.slippage_bps, capital=args.capital)
+                        slippage_bps=args.slippage_bps, capital=args.capital, broker="paper" if paper else "book",
+                        rules=_risk_rules(args) if paper else None)
+
+
+def _broker(args: argparse.Namespace) -> str | None:
+    if args.broker != "paper":
+        return None
+    if args.mode == "vector":
+        raise _UserError("--broker paper runs on the event engine; drop --mode vector")
+    return "paper"
+
+
+def _risk_rules(args: argparse.Namespace) -> list[Any]:
+    """The configured risk rules (--config, else the default config) of the plugins'
+    `virtuoso_risk_rules`, as paper trading builds them."""
+    from virtuoso_tui.backtest.paper import configured_rules
+    from virtuoso_tui.config import ConfigError, load_config
+
+    try:
+        settings = load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        raise _UserError(str(exc)) from exc
+    return configured_rules(settings)
 
 
 def _search_kwargs(args: argparse.Namespace) -> dict[str, Any]:

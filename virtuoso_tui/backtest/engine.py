@@ -11,10 +11,16 @@ For every bar, in the order live trading sees it:
 After the last bar, orders still pending are dropped (no next event) and an open position is closed at
 the last close, with fees, as exit_reason "end" (the vectorised path does the same).
 
-The fill path is a pluggable `Broker` (broker.py): `CandleBroker` is the default for candle-only data; the
-order manager + paper executor plug in through the same four calls, so risk rules and the book-matching
-paper executor run unchanged when the lead wires them. `TradeLedger` turns any broker's fills into
-round-trip trades. Neighbours: data.py (Candles), vector.py (the fast twin), metrics.py, lookahead.py.
+The fill path is a pluggable `Broker` (broker.py): `CandleBroker` is the default for candle-only data;
+`paper.PaperBroker` puts the real TradingDesk (order manager, sizing, risk rules, paper executor)
+behind the same calls (`run_backtest(..., broker="paper")`). `TradeLedger` turns any broker's fills
+into round-trip trades.
+
+Speed (bench/bench_backtest.py): the replay loop touches one Python float per bar. The replay view
+gets `total` and `last_close` as plain attributes, and `ReplayContext` derives `now` and `equity`
+only when a strategy reads them; times and opens are read as scalars only at fills, funding and
+decisions; decisions are summarised once at the end. Neighbours: data.py (Candles), vector.py (the
+fast twin), metrics.py, lookahead.py.
 """
 
 from __future__ import annotations
@@ -26,20 +32,24 @@ import numpy as np
 
 from virtuoso_tui.backtest.broker import Broker, CandleBroker, SlippageModel, TradeLedger
 from virtuoso_tui.backtest.data import Candles
-from virtuoso_tui.model import Candle, Fill, OrderIntent, timeframe_ms
+from virtuoso_tui.model import Candle, Fill, OrderIntent, Position, timeframe_ms
 from virtuoso_tui.trading.strategy import Strategy, StrategyContext
 
 
 class ReplaySeries:
     """A CandleSeries look-alike over whole-history arrays that shows only the first `n` candles."""
 
-    __slots__ = ("_c", "_ts", "_open", "_high", "_low", "_close", "_volume", "total", "timeframe", "symbol")
+    __slots__ = ("_c", "_ts", "_open", "_high", "_low", "_close", "_volume", "total", "last_close", "timeframe",
+                 "symbol")
 
     def __init__(self, candles: Candles, timeframe: str) -> None:
         self._c = candles
         self._ts, self._open, self._high, self._low = candles.ts, candles.open, candles.high, candles.low
         self._close, self._volume = candles.close, candles.volume
-        self.total = 0  # candles closed so far: a plain attribute, set by the engine once per bar
+        # candles closed so far and the newest close (CandleSeries.last_close): plain attributes the
+        # engine sets once per bar, so the read a strategy does on every bar makes no array view
+        self.total = 0
+        self.last_close: float | None = None
         self.timeframe = timeframe
         self.symbol = candles.symbol
 
@@ -90,6 +100,44 @@ class ReplayState:
         return self.series.total > 0 and kind in ("candles", f"candles:{self.series.timeframe}")
 
 
+class ReplayContext(StrategyContext):
+    """The StrategyContext of a replay. `now` (the end of the newest closed candle) and `equity` (cash +
+    position * the newest close: the engine's own marking arithmetic) are derived when a strategy reads
+    them instead of being stored on every bar; the engine keeps `cash` and `position` current. They
+    cannot be assigned (the replay clock owns them); a copy made with dataclasses.replace keeps the
+    values it was made with, as a copy of a plain StrategyContext does."""
+
+    __slots__ = ("_series", "_period", "_now", "_equity")
+
+    def __init__(self, symbol: str, timeframe: str, now: int | None, state: ReplayState, position: Position,
+                 equity: float | None, cash: float) -> None:
+        self.symbol, self.timeframe, self.state, self.position, self.cash = symbol, timeframe, state, position, cash
+        self._series, self._period = state.series, timeframe_ms(timeframe)
+        self._now, self._equity = now, equity   # None: derived live (the engine's own context)
+
+    @property  # type: ignore[override]
+    def now(self) -> int:
+        if self._now is not None:
+            return self._now
+        s = self._series
+        return s._ts.item(s.total - 1) + self._period if s.total else 0
+
+    @now.setter
+    def now(self, value: int) -> None:
+        raise AttributeError("a replay's clock sets now")
+
+    @property  # type: ignore[override]
+    def equity(self) -> float:
+        if self._equity is not None:
+            return self._equity
+        s = self._series
+        return self.cash + self.position.amount * s.last_close if s.total else self.cash
+
+    @equity.setter
+    def equity(self, value: float) -> None:
+        raise AttributeError("a replay's equity is cash + position * the last close")
+
+
 @dataclass(slots=True)
 class EngineResult:
     equity: np.ndarray
@@ -114,7 +162,7 @@ def _per_bar(marks: list[tuple[int, float, float]], close: np.ndarray) -> tuple[
 
 
 def _summary(intents: list[OrderIntent]) -> tuple:
-    return tuple((i.side, i.type, i.amount, i.reduce_only, i.tag) for i in intents)
+    return tuple([(i.side, i.type, i.amount, i.reduce_only, i.equity_fraction) for i in intents])
 
 
 def run_events(candles: Candles, strategy: Strategy, *, timeframe: str | None = None, fee: float = 0.0,
@@ -136,7 +184,8 @@ def run_events(candles: Candles, strategy: Strategy, *, timeframe: str | None = 
     broker = broker or CandleBroker(symbol, capital=capital, fee=fee, slippage=slippage)
     n = len(candles)
     ts_a, open_a, close_a = candles.ts, candles.open, candles.close
-    ts_l, open_l, close_l = ts_a.tolist(), open_a.tolist(), close_a.tolist()
+    # the loop reads one close per bar; times and opens are read (as Python scalars) only at events
+    close_l = close_a.tolist()
     ledger = TradeLedger()
     fills: list[Fill] = []
     decisions: list[tuple[int, tuple]] = []
@@ -144,79 +193,93 @@ def run_events(candles: Candles, strategy: Strategy, *, timeframe: str | None = 
         state: Any = ReplayState(candles, tf)
         series = state.series
         push = None
+        ctx: StrategyContext = ReplayContext(symbol, tf, None, state, broker.position, None, capital)
     elif feed == "market":
         from virtuoso_tui.market.state import MarketState
 
         state = MarketState(symbol, timeframes=(tf,), capacity=max(state_capacity, strategy.warmup + 2))
         series = None
+        ts_l, open_l = ts_a.tolist(), open_a.tolist()
         hi_l, lo_l, vol_l = candles.high.tolist(), candles.low.tolist(), candles.volume.tolist()
 
         def push(i: int) -> None:
             state.apply(Candle(symbol, tf, ts_l[i], open_l[i], hi_l[i], lo_l[i], close_l[i], vol_l[i]))
+
+        ctx = StrategyContext(symbol, tf, 0, state, broker.position, capital, capital)
     else:
         raise ValueError(f"unknown feed {feed!r} (replay or market)")
+    # settled funding k is paid at the open of the first bar opening at or after its time: bar f_bar[k]
+    # (funding before the data starts cannot apply to this run)
     f_ts: list[int] = []
     f_rate: list[float] = []
-    if funding is not None:
-        f_ts, f_rate = np.asarray(funding[0], dtype=np.int64).tolist(), np.asarray(funding[1], dtype=np.float64).tolist()
+    f_bar: list[int] = []
+    if funding is not None and n:
+        f_ts_a = np.asarray(funding[0], dtype=np.int64)
+        keep = f_ts_a >= ts_a[0]
+        f_ts = f_ts_a[keep].tolist()
+        f_rate = np.asarray(funding[1], dtype=np.float64)[keep].tolist()
+        f_bar = np.searchsorted(ts_a, f_ts_a[keep], side="left").tolist()
     f_next = 0
-    if f_ts and n:
-        while f_next < len(f_ts) and f_ts[f_next] < ts_l[0]:
-            f_next += 1   # funding before the data starts cannot apply to this run
-    never = 2**63 - 1
-    f_due = f_ts[f_next] if f_next < len(f_ts) else never
+    never = n + 1
+    f_due = f_bar[0] + 1 if f_bar else never      # compared with `total` (= bar index + 1)
     funding_paid = 0.0
-    ctx = StrategyContext(symbol, tf, 0, state, broker.position, capital, capital)
     on_bar = strategy.on_bar
     on_open = broker.on_open
     # a broker with resting orders (limits, stops) must see every open; the candle broker only
     # needs one when something was submitted
-    every_open = getattr(broker, "resting_orders", True)
-    pending = False
+    every_open = bool(getattr(broker, "resting_orders", True))
+    pending = every_open
     replay = push is None
     held, cash = broker.position.amount, broker.cash
     # (cash, units) change only at fills, funding and submits: keep those changes, not one row per bar;
     # the per-bar equity is rebuilt from them with the same arithmetic (cash + units * close)
     marks: list[tuple[int, float, float]] = [(0, cash, held)]
-    for i in range(n):
-        t_open = ts_l[i]
-        if t_open >= f_due:
-            while f_due <= t_open:
-                paid = broker.on_funding(f_due, f_rate[f_next], open_l[i])
+    # `total` = bars closed once this one closes (its index + 1): what the replay view shows
+    for total, c in zip(range(1, n + 1), close_l, strict=True):
+        if total >= f_due:
+            i = total - 1
+            mark = open_a.item(i)
+            while f_due <= total:
+                paid = broker.on_funding(f_ts[f_next], f_rate[f_next], mark)
                 ledger.on_funding(paid)
                 funding_paid += paid
                 f_next += 1
-                f_due = f_ts[f_next] if f_next < len(f_ts) else never
+                f_due = f_bar[f_next] + 1 if f_next < len(f_bar) else never
             held, cash = broker.position.amount, broker.cash
             ctx.position, ctx.cash = broker.position, cash
             marks.append((i, cash, held))
-        if pending or every_open:
-            pending = False
-            for fill in on_open(t_open, open_l[i]):
+        if pending:
+            pending = every_open
+            i = total - 1
+            for fill in on_open(ts_a.item(i), open_a.item(i)):
                 fills.append(fill)
                 ledger.on_fill(fill, i)
             held, cash = broker.position.amount, broker.cash
             ctx.position, ctx.cash = broker.position, cash
             marks.append((i, cash, held))
-        if replay:
-            series.total = i + 1
+        if replay:  # ReplayContext derives now and equity from these two when a strategy reads them
+            series.total = total
+            series.last_close = c
         else:
-            push(i)
-        ctx.now = t_open + tf_ms
-        ctx.equity = cash + held * close_l[i]
+            push(total - 1)
+            ctx.now = ts_l[total - 1] + tf_ms
+            ctx.equity = cash + held * c
         intents = on_bar(ctx)
         if intents:
-            decisions.append((i, _summary(intents)))
+            i = total - 1
+            decisions.append((i, tuple(intents)))   # intents are frozen: summarised once, at the end
+            now = ts_a.item(i) + tf_ms
             for intent in intents:
-                broker.submit(intent, ctx.now)
+                broker.submit(intent, now)
             pending = True
             if broker.cash != cash or broker.position.amount != held:  # a broker that fills on submit
                 held, cash = broker.position.amount, broker.cash
                 ctx.position, ctx.cash = broker.position, cash
-                marks.append((i + 1, cash, held))
+                marks.append((total, cash, held))
+    decisions = [(i, _summary(intents)) for i, intents in decisions]
     equity, position = _per_bar(marks, candles.close)
     if n:
-        end_fills = broker.close_all(ts_l[-1] + tf_ms, close_l[-1])
+        end_fills = broker.close_all(ts_a.item(-1) + tf_ms, close_l[-1])
         for fill in end_fills:
             fills.append(fill)
             ledger.on_fill(fill, n - 1, "end")

@@ -7,26 +7,31 @@ strategy's candles from the trades. The replay clock closes a candle at its peri
 (`MarketState.advance(boundary)`) before the first record past it is applied, so the strategy decides
 at the boundary, as a live timer would, and never sees the record that follows.
 
-Fills happen at the next event after the decision:
-  * when a valid order book is recorded, at the boundary itself, walking the book
-    (`OrderBook.impact`): the slippage is the book's, not a model's;
+Fills happen at the next event after the decision, by the conventions of the paper executor
+(plugins/virtuoso_paper), so a recording replayed through the paper path (`broker="paper"`, paper.py:
+the real TradingDesk) gives the same trades (tests/test_backtest_parity.py):
+  * when a valid order book is recorded, at the boundary itself: an `equity_fraction` intent is sized
+    at the touch (best ask for a buy, best bid for a sell) with equity marked at the last trade, then
+    walks the book by base amount (trading/bookview.walk, the executor's own walk, remembering the
+    liquidity taken until the next book update); what the book cannot hold is cancelled;
   * otherwise at the price of the next trade (or the open of the next recorded candle), moved by the
     configurable slippage model. With candles built from the same trades this is the next candle's
-    open, so a recording and its candles give the same trades (tests/test_backtest_replay.py).
-Settled Funding records are paid on the open position. Neighbours: engine.py (the candle-array
-engine), broker.py (CandleBroker, TradeLedger), data.py.
+    open, so a recording and its candles give the same trades (tests/test_backtest_replay.py). (The
+    paper executor has no such fallback: it rejects a market order while there is no book.)
+Settled Funding records are paid on an open perpetual position (a symbol with ':'), as the paper
+executor settles them. Neighbours: engine.py (the candle-array engine), broker.py (CandleBroker,
+TradeLedger), paper.py (PaperBroker), data.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from virtuoso_tui.backtest.broker import CandleBroker, SlippageModel, TradeLedger, equity_fraction
+from virtuoso_tui.backtest.broker import CandleBroker, SlippageModel, TradeLedger
 from virtuoso_tui.backtest.data import DataError
 from virtuoso_tui.backtest.engine import EngineResult, _summary
 from virtuoso_tui.model import (
@@ -39,16 +44,28 @@ from virtuoso_tui.model import (
     Trade,
     timeframe_ms,
 )
+from virtuoso_tui.trading.bookview import walk
+from virtuoso_tui.trading.sizing import SizingError, equity_fraction_amount
 from virtuoso_tui.trading.strategy import Strategy, StrategyContext
+
+#: Levels read from the book per fill (the paper executor reads as many).
+DEPTH_LEVELS = 1000
 
 
 class BookBroker(CandleBroker):
-    """CandleBroker that fills market orders against the recorded book when it is valid."""
+    """CandleBroker that fills market orders against the recorded book when it is valid, the way the
+    paper executor does (see the module docstring)."""
 
     def __init__(self, symbol: str, state: Any, **kwargs: Any) -> None:
         super().__init__(symbol, **kwargs)
         self.state = state
         self.book_fills = 0
+        self._consumed: dict[float, float] = {}   # price -> base taken since the last book update
+
+    def on_book(self) -> None:
+        """The recorded book changed: liquidity taken from the old one is back (paper fills never
+        change the recorded book)."""
+        self._consumed.clear()
 
     def fill_from_book(self, ts: int) -> list[Fill]:
         """Fill every pending order by walking the book; [] (orders kept) when the book is not usable."""
@@ -64,26 +81,30 @@ class BookBroker(CandleBroker):
         return fills
 
     def _fill_at_book(self, intent: OrderIntent, ts: int, book: Any) -> Fill | None:
-        mid = book.mid
-        fraction = equity_fraction(intent.tag) if intent.tag else None
+        buy = intent.side == "buy"
         held = self.position.amount
-        if fraction is not None:
-            notional = fraction * (self.cash + held * mid) / (1.0 + self.fee)
+        if intent.equity_fraction is not None:
+            touch = book.best_ask if buy else book.best_bid
+            mark = self.state.last_price or book.mid
+            try:
+                amount = equity_fraction_amount(intent.equity_fraction, self.cash + held * mark, touch, self.fee)
+            except SizingError:
+                return None
         else:
-            amount = min(intent.amount, abs(held)) if intent.reduce_only else intent.amount
-            notional = amount * mid
-        if not notional > 0:
-            return None
-        impact = book.impact(intent.side, notional)
-        if not impact.avg_price == impact.avg_price:  # NaN: that side of the book is empty
-            self._pending.append(intent)
-            return None
+            amount = intent.amount
+        if intent.reduce_only:
+            if held == 0 or (held > 0) == buy:
+                return None
+            amount = min(amount, abs(held))
+        levels = book.asks(DEPTH_LEVELS) if buy else book.bids(DEPTH_LEVELS)
+        filled, cost, _ = walk(levels, amount, None, intent.side, self._consumed)
+        if not filled > 0:
+            return None   # that side of the book is empty: the paper executor rejects the order too
         self.book_fills += 1
-        if impact.filled_notional < notional * (1.0 - 1e-9):
-            # larger than the recorded book: what the book holds fills, the rest is cancelled
-            intent = replace(intent, amount=impact.filled_notional / impact.avg_price, tag="")
-        # the book's average price replaces the model's slippage for this fill
-        return self._fill(intent, ts, impact.avg_price, slip=False)
+        # what the book cannot hold is cancelled; the average price walked replaces the slippage model
+        sized = OrderIntent(intent.symbol, intent.side, filled, reduce_only=intent.reduce_only,
+                            origin=intent.origin)
+        return self._fill(sized, ts, cost / filled, slip=False)
 
 
 def trades_from_file(path: str | Path, symbol: str) -> list[Trade]:
@@ -110,19 +131,31 @@ def trades_from_file(path: str | Path, symbol: str) -> list[Trade]:
 
 def run_recording(events: Iterable[Any], strategy: Strategy, *, symbol: str, timeframe: str, fee: float = 0.0,
                   slippage: SlippageModel | None = None, capital: float = 10_000.0,
-                  capacity: int = 1000) -> EngineResult:
+                  capacity: int = 1000, broker: str = "book", rules: Iterable[Any] = ()) -> EngineResult:
     """Replay recorded market records through MarketState and `strategy` (see the module docstring).
 
-    Equity and position are recorded once per closed candle of `timeframe` (marked at its close);
-    `extra["ts"]` and `extra["close"]` hold those candles' open times and closes, `extra["book_fills"]`
-    how many fills walked the book.
+    broker: "book" (BookBroker, the default) or "paper" (paper.PaperBroker: the TradingDesk with the
+    paper executor sees every record; `rules` are its risk rules). Equity and position are recorded
+    once per closed candle of `timeframe` (marked at its close); `extra["ts"]` and `extra["close"]`
+    hold those candles' open times and closes, `extra["book_fills"]` how many fills walked the book.
     """
     from virtuoso_tui.market.state import MarketState
 
     period = timeframe_ms(timeframe)
     state = MarketState(symbol, timeframes=(timeframe,), capacity=max(capacity, strategy.warmup + 2))
     series = state.candles[timeframe]
-    broker = BookBroker(symbol, state, capital=capital, fee=fee, slippage=slippage)
+    on_market = None
+    if broker == "book":
+        broker_: Any = BookBroker(symbol, state, capital=capital, fee=fee, slippage=slippage)
+    elif broker == "paper":
+        from virtuoso_tui.backtest.paper import PaperBroker
+
+        broker_ = PaperBroker(symbol, capital=capital, fee=fee, slippage=slippage, rules=rules)
+        on_market = broker_.on_market
+    else:
+        raise ValueError(f"unknown broker {broker!r} (book or paper)")
+    broker = broker_
+    perpetual = ":" in symbol
     ledger = TradeLedger()
     fills: list[Fill] = []
     decisions: list[tuple[int, tuple]] = []
@@ -171,8 +204,13 @@ def run_recording(events: Iterable[Any], strategy: Strategy, *, symbol: str, tim
             # orders rest from the last decision: this trade (or this candle's open) is the next price
             price = event.price if isinstance(event, Trade) else event.open
             record_fills(broker.on_open(ts, price), series.total)
-        decide(state.apply(event))
-        if isinstance(event, Funding) and event.settled:
+        kinds = state.apply(event)
+        if on_market is not None:   # the desk sees every record after MarketState, as live
+            record_fills(on_market(event, state), series.total)
+        elif isinstance(event, (BookSnapshot, BookDelta)):
+            broker.on_book()
+        decide(kinds)
+        if perpetual and isinstance(event, Funding) and event.settled:
             mark = event.mark or state.last_price
             if mark:
                 paid = broker.on_funding(ts, event.rate, mark)
@@ -186,4 +224,4 @@ def run_recording(events: Iterable[Any], strategy: Strategy, *, symbol: str, tim
             equity[-1] = broker.cash + broker.position.amount * state.last_price
     return EngineResult(np.array(equity), np.array(position), ledger.trades, fills, decisions, funding_paid,
                         {"ts": np.array(bar_ts, dtype=np.int64), "close": np.array(bar_close),
-                         "book_fills": broker.book_fills})
+                         "book_fills": getattr(broker, "book_fills", len(fills)), "broker": broker})

@@ -117,13 +117,15 @@ def _finite(value: Any) -> Any:
 def run_backtest(candles: Candles, strategy: str | type[Strategy] = "sma_cross",
                  params: dict[str, Any] | None = None, *, fee: float = 0.001, slippage_bps: float = 0.0,
                  capital: float = 10_000.0, mode: str = "auto", feed: str = "replay",
-                 funding: tuple[np.ndarray, np.ndarray] | None = None, broker: Broker | None = None,
-                 timeframe: str | None = None, host: Any = None) -> BacktestResult:
+                 funding: tuple[np.ndarray, np.ndarray] | None = None, broker: Broker | str | None = None,
+                 timeframe: str | None = None, host: Any = None, rules: list[Any] | None = None) -> BacktestResult:
     """Backtest `strategy` (a name or class) with `params` over `candles`.
 
     fee: fraction of traded notional per fill; slippage_bps: adverse move per fill; mode: "auto"
     (vector when possible), "vector" or "event"; feed: "replay" or "market" for the event engine;
-    funding: (ts ms, rate) settled funding for perpetuals (event engine only).
+    funding: (ts ms, rate) settled funding for perpetuals (event engine only); broker: None or
+    "candle" (CandleBroker), "paper" (paper.PaperBroker: the real order manager, risk `rules` and paper
+    executor; event engine only) or a Broker instance.
     """
     cls = resolve_strategy(strategy, host)
     params = coerce_params(cls, params)
@@ -131,6 +133,15 @@ def run_backtest(candles: Candles, strategy: str | type[Strategy] = "sma_cross",
     tf = timeframe or candles.timeframe
     if tf not in TIMEFRAMES:
         raise ValueError(f"the candles' timeframe {tf!r} is not one of {', '.join(TIMEFRAMES)}; pass timeframe=")
+    if broker == "candle":
+        broker = None
+    elif broker == "paper":
+        from virtuoso_tui.backtest.paper import PaperBroker
+
+        broker = PaperBroker(candles.symbol or "ASSET", capital=capital, fee=fee,
+                             slippage=FixedSlippage(slippage_bps), rules=rules or ())
+    elif isinstance(broker, str):
+        raise ValueError(f"unknown broker {broker!r} (candle or paper)")
     needs_event = funding is not None or broker is not None
     if mode == "auto":
         mode = "vector" if cls.vectorisable and not needs_event else "event"
@@ -151,15 +162,30 @@ def run_backtest(candles: Candles, strategy: str | type[Strategy] = "sma_cross",
     else:
         raise ValueError(f"unknown mode {mode!r} (auto, vector or event)")
     metrics = compute_metrics(equity, trades, timeframe=tf, exposure=position, close=candles.close)
+    warnings = [w.message for w in candles.warnings] + _paper_notes(broker)
     return BacktestResult(cls.name, instance.p, mode, candles.ts, equity, position, trades, metrics,
-                          candles.symbol, tf, decisions, [w.message for w in candles.warnings])
+                          candles.symbol, tf, decisions, warnings)
+
+
+def _paper_notes(broker: Any) -> list[str]:
+    """What the paper path refused: rejected orders (risk rules, margin) and a trading halt."""
+    rejected = getattr(broker, "rejected", None)
+    if not rejected:
+        return []
+    notes = [f"paper: {len(rejected)} order(s) rejected, the first: {rejected[0].reason}"]
+    halted = getattr(getattr(broker, "manager", None), "halted", "")
+    if halted:
+        notes.append(f"paper: trading halted ({halted})")
+    return notes
 
 
 def run_recorded(events: Any, strategy: str | type[Strategy] = "sma_cross", params: dict[str, Any] | None = None,
                  *, symbol: str, timeframe: str, fee: float = 0.001, slippage_bps: float = 0.0,
-                 capital: float = 10_000.0, host: Any = None) -> BacktestResult:
+                 capital: float = 10_000.0, host: Any = None, broker: str = "book",
+                 rules: list[Any] | None = None) -> BacktestResult:
     """Backtest over a recording of market records (trades, books, funding ...) through MarketState,
-    filling against the recorded book when there is one (replay.py). Equity is per closed candle."""
+    filling against the recorded book when there is one (replay.py). Equity is per closed candle.
+    broker: "book" (default) or "paper" (the TradingDesk with the paper executor and `rules`)."""
     from virtuoso_tui.backtest.replay import run_recording
 
     cls = resolve_strategy(strategy, host)
@@ -167,11 +193,11 @@ def run_recorded(events: Any, strategy: str | type[Strategy] = "sma_cross", para
     if timeframe not in TIMEFRAMES:
         raise ValueError(f"unknown timeframe {timeframe!r} (known: {', '.join(TIMEFRAMES)})")
     rr = run_recording(events, instance, symbol=symbol, timeframe=timeframe, fee=fee,
-                       slippage=FixedSlippage(slippage_bps), capital=capital)
+                       slippage=FixedSlippage(slippage_bps), capital=capital, broker=broker, rules=rules or ())
     if not len(rr.equity):
         raise ValueError(f"the recording closed no {timeframe} candle of {symbol}")
     metrics = compute_metrics(rr.equity, rr.trades, timeframe=timeframe, exposure=rr.position,
                               close=rr.extra["close"])
     metrics["book_fills"] = rr.extra["book_fills"]
     return BacktestResult(cls.name, instance.p, "recording", rr.extra["ts"], rr.equity, rr.position, rr.trades,
-                          metrics, symbol, timeframe, rr.decisions)
+                          metrics, symbol, timeframe, rr.decisions, _paper_notes(rr.extra.get("broker")))

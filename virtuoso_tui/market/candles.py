@@ -112,6 +112,12 @@ class CandleSeries:
     def last_ts(self) -> int | None:
         return self._buf.last("ts")
 
+    @property
+    def last_close(self) -> float | None:
+        """The newest closed candle's close as a Python float (no array view made), None when empty:
+        the cheap read a strategy does on every bar."""
+        return self._buf.last("close")
+
     def append(self, candle: Candle) -> bool:
         """Store a closed candle as given (exchange klines). Returns True when the series changed.
 

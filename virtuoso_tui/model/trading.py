@@ -45,6 +45,11 @@ class OrderIntent:
 
     `amount` is in base units. `origin` says which path produced it (keyboard, stdin, strategy:NAME,
     algo:NAME, plugin:NAME) so a user sees where every order came from.
+
+    `equity_fraction` (0 < f, e.g. 1.0 = "all equity") asks for the size to be decided when the order
+    is sent, not when it was decided: f * equity / (price * (1 + taker fee)) base units at the price
+    the order will meet (trading/sizing.py `equity_fraction_amount`; the order manager and the
+    backtest brokers resolve it). `amount` is then only the decider's estimate.
     """
 
     symbol: str
@@ -58,6 +63,7 @@ class OrderIntent:
     origin: str = "keyboard"
     client_id: str | None = None
     tag: str = ""
+    equity_fraction: float | None = None
 
     def with_amount(self, amount: float) -> OrderIntent:
         return replace(self, amount=amount)

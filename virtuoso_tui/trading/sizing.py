@@ -12,6 +12,10 @@ Methods (`[strategy.sizing]` keys as in virtuoso_tui.config, plus the extra keys
               after `min_trades`* recorded trades
   portfolio cap `max_position_fraction`*: no position above this multiple of equity (None = off,
               leaving leverage to the max_leverage risk rule)
+An intent may instead carry `equity_fraction` (OrderIntent): "this fraction of equity, sized when the
+order is sent". `equity_fraction_amount` is the one formula, f * equity / (price * (1 + fee)), so the
+taker fee fits inside the equity; the order manager resolves it at submit with the price the order
+will meet and its executor's taker fee, the backtest brokers at the fill (virtuoso_tui.backtest).
 Units: equity and notional in quote, amounts in base, prices in quote per base.
 """
 
@@ -63,6 +67,26 @@ def kelly_fraction(win_rate: float, win_loss_ratio: float, cap: float = 0.25, mu
     return min(max(f * multiplier, 0.0), cap)
 
 
+def equity_fraction_amount(fraction: float, equity: float, price: float, fee: float = 0.0) -> float:
+    """Base amount worth `fraction` of `equity` (quote) at `price` (quote per base) with the fee
+    (fraction of notional) paid out of it: fraction * equity / (price * (1 + fee)).
+    SizingError when the fraction, the price or the equity is not positive and finite."""
+    if not (fraction > 0 and math.isfinite(fraction)):
+        raise SizingError(f"the equity fraction must be positive, not {fraction!r}")
+    if not (price is not None and price > 0 and math.isfinite(price)):
+        raise SizingError(f"no usable price ({price!r}) to size {fraction:g} of equity")
+    if not (equity > 0 and math.isfinite(equity)):
+        raise SizingError(f"equity is {equity:g}; there is nothing to size {fraction:g} of")
+    return fraction * equity / (price * (1.0 + fee))
+
+
+def size_by_equity(intent: OrderIntent, equity: float, price: float, fee: float = 0.0) -> OrderIntent:
+    """The intent with `equity_fraction` resolved into `amount` (and cleared, so nothing sizes it twice)."""
+    assert intent.equity_fraction is not None
+    amount = equity_fraction_amount(intent.equity_fraction, equity, price, fee)
+    return replace(intent, amount=amount, equity_fraction=None)
+
+
 class Sizer:
     """Sizing settings (`[sizing]` table) applied to entries and, as the portfolio cap, to every intent."""
 
@@ -95,7 +119,11 @@ class Sizer:
 
     def __call__(self, intent: OrderIntent, ctx: RiskContext) -> OrderIntent:
         """The portfolio cap: shrink an intent so |position after| * price <= max_position_fraction * equity.
-        Orders that reduce a position pass unchanged."""
+        Orders that reduce a position pass unchanged. An intent still carrying `equity_fraction` (the
+        order manager resolves it first, with the touch and the taker fee) is sized here at its limit
+        price or the mark, without a fee; SizingError when there is no price."""
+        if intent.equity_fraction is not None:
+            intent = size_by_equity(intent, ctx.equity, intent.price or ctx.mark(intent.symbol))
         if self.s["max_position_fraction"] is None:
             return intent
         frac = float(self.s["max_position_fraction"])
