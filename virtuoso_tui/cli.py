@@ -110,7 +110,8 @@ def _runtime(args: argparse.Namespace, settings: Any, **extra: Any) -> Any:
     try:
         return build_runtime(
             settings, source=args.source, symbols=symbols, seed=args.seed, speed=args.speed,
-            plugins_dirs=args.plugins_dir, db_path=args.db, theme=getattr(args, "theme", None), **extra,
+            plugins_dirs=args.plugins_dir, db_path=args.db, theme=getattr(args, "theme", None),
+            live=bool(getattr(args, "live", False)), **extra,
         )
     except (SourceError, FileNotFoundError, LookupError, ValueError) as exc:
         raise UserError(str(exc)) from None
@@ -171,8 +172,12 @@ def cmd_headless(args: argparse.Namespace) -> int:
             if reader is not None:
                 reader.cancel()
 
+    from virtuoso_tui.trading.desk import LiveUnavailable
+
     try:
         asyncio.run(main())
+    except LiveUnavailable as exc:  # keys refused when the venue was first asked
+        raise UserError(str(exc)) from None
     finally:
         runtime.close()
     return 0

@@ -63,11 +63,12 @@ def build_prism(host: PluginHost, settings: Any) -> Any:
     return _build(host, settings)
 
 
-def build_desk(host: PluginHost, settings: Any, storage: Any, bus: EventBus, engine_ref: list) -> Any:
+def build_desk(host: PluginHost, settings: Any, storage: Any, bus: EventBus, engine_ref: list,
+               live: bool = False) -> Any:
     from virtuoso_tui.trading.desk import build_desk as _build
 
     return _build(host=host, settings=settings, storage=storage, bus=bus, now=lambda: engine_ref[0].now,
-                  states=lambda: engine_ref[0].states)
+                  states=lambda: engine_ref[0].states, live=live)
 
 
 #: higher-timeframe candles the warm-up aims for: enough for MACD(26,9), AO(34) and swing pivots
@@ -97,6 +98,7 @@ def build_runtime(
     with_trading: bool = True,
     source_options: dict[str, Any] | None = None,
     warm_up: bool = True,
+    live: bool = False,
 ) -> Runtime:
     """Put Virtuoso together. Arguments override the settings (they come from CLI flags)."""
     from virtuoso_tui.config import load_config
@@ -126,7 +128,7 @@ def build_runtime(
     tf = settings.timeframes
     timeframes = list(dict.fromkeys([tf.base, tf.ltf, tf.mtf, "1h", tf.htf]))
     engine_ref: list[Engine] = []
-    desk = build_desk(host, settings, storage, bus, engine_ref) if with_trading else None
+    desk = build_desk(host, settings, storage, bus, engine_ref, live=live) if with_trading else None
     engine = Engine(
         source=src, symbols=symbols, bus=bus, timeframes=timeframes, prism=prism, desk=desk,
         storage=storage, host=host, record=settings.storage.record,
@@ -138,7 +140,8 @@ def build_runtime(
     Monitor(host, bus, storage)
     bus.subscribe("alert", lambda _t, alert: host.notify("virtuoso_on_alert", alert=alert))
     bus.subscribe("fill", lambda _t, fill: host.notify("virtuoso_on_fill", fill=fill))
-    mode = "LIVE" if getattr(settings.live, "enabled", False) else ("SIM" if source_name == "sim" else "PAPER")
+    live_on = live and bool(getattr(settings.live, "enabled", False)) and desk is not None
+    mode = "LIVE" if live_on else ("SIM" if source_name == "sim" else "PAPER")
     return Runtime(
         settings=settings, host=host, bus=bus, engine=engine, source=src, storage=storage, prism=prism,
         desk=desk, mode=mode, theme=theme or settings.ui.theme, problems=list(host.problems),

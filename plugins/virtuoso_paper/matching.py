@@ -112,6 +112,8 @@ class PaperExecutor(Executor):
         m.book = book
         m.ts = max(m.ts, int(getattr(book, "ts", 0) or 0))
         m.consumed.clear()
+        if not getattr(book, "valid", True):
+            return  # a resyncing book says nothing about the queue; keep the last estimate
         for r in self._resting.values():
             if r.order.symbol != book.symbol:
                 continue
