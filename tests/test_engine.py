@@ -109,3 +109,34 @@ def test_market_clock_is_the_sources_time():
     assert start + 89_000 <= rt.engine.now <= start + 90_000
     closed = rt.engine.states["BTC/USDT:USDT"].candles["1m"]
     assert list(closed.ts) == [start]  # one complete minute; the second is still forming
+
+
+def test_a_bar_strategy_from_the_registry_trades_in_paper(tmp_path):
+    """[strategy] picks any registered strategy: sma_cross decides on each closed 1m candle of the live
+    engine and its orders go through the same order manager and risk rules as the keyboard's."""
+    cfg = tmp_path / "v.toml"
+    cfg.write_text(textwrap.dedent("""
+        [strategy]
+        enabled = true
+        name = "sma_cross"
+        timeframe = "1m"
+
+        [strategy.params]
+        fast = 3
+        slow = 8
+    """))
+    rt = build_runtime(load_config(cfg), speed=0, db_path="", seed=11, symbols=["BTC/USDT:USDT"])
+    orders = []
+    rt.bus.subscribe("order", lambda _t, o: orders.append(o))
+    asyncio.run(rt.engine.run(market_seconds=3 * 3600))
+    mine = [o for o in orders if o.origin == "strategy:sma_cross"]
+    assert mine, "sma_cross never traded in three hours of 1m candles"
+    assert {o.status.value for o in mine} & {"filled"}
+    assert all(o.symbol == "BTC/USDT:USDT" for o in mine)
+
+
+def test_unknown_strategy_name_is_a_clear_error(tmp_path):
+    cfg = tmp_path / "v.toml"
+    cfg.write_text('[strategy]\nenabled = true\nname = "moonshot"\n')
+    with pytest.raises(ValueError, match="'moonshot' is not a strategy any plugin provides"):
+        build_runtime(load_config(cfg), speed=0, db_path="")

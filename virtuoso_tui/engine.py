@@ -256,6 +256,8 @@ class Engine:
             candle = state.candles[tf].last
             if candle is not None:
                 self.bus.publish("candle", candle)
+                if self.desk is not None and hasattr(self.desk, "on_candle"):
+                    self.desk.on_candle(candle, state)
                 if "candles" in self.record and self.storage is not None:
                     self._pending_candles.append(candle)
         if self.prism is None:

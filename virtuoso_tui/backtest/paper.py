@@ -197,18 +197,6 @@ def configured_rules(settings: Any = None, host: Any = None) -> list[Any]:
         from virtuoso_tui.plugins import PluginHost
 
         host = PluginHost.load()
-    risk = getattr(settings, "risk", None)
-    rules = []
-    for name, (_plugin, cls) in host.registry("virtuoso_risk_rules").items():
-        opts = risk.options(name) if risk is not None else None
-        if opts is None:
-            if not cls.enabled_by_default:
-                continue
-            opts = {}
-        elif not opts.get("enabled", True):
-            continue
-        try:
-            rules.append(cls({k: v for k, v in opts.items() if k in getattr(cls, "defaults", opts)}))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"risk rule {name!r} cannot be built: {exc}") from exc
-    return rules
+    from virtuoso_tui.risk.rule import configured_rules as _configured
+
+    return _configured(host, settings, strict=True)

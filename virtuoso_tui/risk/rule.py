@@ -70,3 +70,32 @@ def combine(decisions: list[RiskDecision], amount: float) -> RiskDecision:
     if resizes:
         return min(resizes, key=lambda d: d.amount)  # type: ignore[arg-type,return-value]
     return RiskDecision.allow("all")
+
+
+def configured_rules(host: Any, settings: Any, *, strict: bool = False) -> list[RiskRule]:
+    """Every `virtuoso_risk_rules` plugin's rule with its `[risk.NAME]` options: what paper, live and
+    a paper-broker backtest all run. A rule without a section runs with its defaults when it is
+    enabled by default; `enabled = false` leaves it out. A rule that cannot be built is, with
+    strict=False (live sessions), reported through the host and left out — the rest still guard every
+    order; with strict=True (backtests, which must not silently run with fewer rules) a ValueError."""
+    risk = getattr(settings, "risk", None)
+    rules: list[RiskRule] = []
+    for name, (plugin, cls) in host.registry("virtuoso_risk_rules").items():
+        opts = risk.options(name) if risk is not None else None
+        if opts is None:
+            if not getattr(cls, "enabled_by_default", True):
+                continue
+            opts = {}
+        elif not opts.get("enabled", True):
+            continue
+        options = {k: v for k, v in opts.items() if k in getattr(cls, "defaults", opts)}
+        if strict:
+            try:
+                rules.append(cls(options))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"risk rule {name!r} cannot be built: {exc}") from exc
+            continue
+        ok, rule = host.guard(plugin, f"risk rule {name!r}", cls, options)
+        if ok:
+            rules.append(rule)
+    return rules

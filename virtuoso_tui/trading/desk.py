@@ -88,7 +88,8 @@ class TradingDesk:
                  rules: list[RiskRule], now: Callable[[], int], *, emit: Callable[[str, Any], None] | None = None,
                  plugin_commands: list[cmds.Command] | None = None,
                  algos: dict[str, type[ExecutionAlgo]] | None = None,
-                 states: Callable[[], dict[str, Any]] | None = None, default_executor: str = "paper") -> None:
+                 states: Callable[[], dict[str, Any]] | None = None, default_executor: str = "paper",
+                 strategy_cls: type | None = None) -> None:
         settings = settings or {}
         paper = dict(settings.get("paper") or {})
         self.settings = settings
@@ -102,6 +103,7 @@ class TradingDesk:
                                     session=str(settings.get("session", "vt")),
                                     default_executor=default_executor, emit=self._emit)
         self.manager.fill_listeners.append(self._on_fill)
+        self.manager.quote = self.quote
         self.funding_enabled = bool(paper.get("funding", True))
         self.plugin_verbs = {c.verb: c for c in (plugin_commands or [])}
         self.algo_classes = {"twap": TWAP, "vwap": VWAP, "iceberg": Iceberg, "split": ImpactSplit, **(algos or {})}
@@ -113,11 +115,18 @@ class TradingDesk:
         self._resyncs: set[asyncio.Task] = set()  # background executor resyncs (after reconnects)
         self._down: set[str] = set()               # executors whose last poll failed
         strat = dict(settings.get("strategy") or {})
-        self.strategy: SignalStrategy | None = None
+        self.strategy: Any = None
         self.strategy_timeframe = str(strat.get("timeframe", "15m"))
-        if strat.get("enabled") and strat.get("name", "prism") == SignalStrategy.name:
-            sizing = dict(strat.get("sizing") or settings.get("sizing") or {"method": "atr"})
-            self.strategy = SignalStrategy(strat.get("params") or {}, Sizer(sizing), self.portfolio.stats)
+        if strat.get("enabled"):
+            cls = strategy_cls or SignalStrategy
+            if strat.get("name", "prism") != cls.name:
+                raise ValueError(f"[strategy] name {strat.get('name')!r} is not the strategy given ({cls.name!r})")
+            params = strat.get("params") or {}
+            if issubclass(cls, SignalStrategy):
+                sizing = dict(strat.get("sizing") or settings.get("sizing") or {"method": "atr"})
+                self.strategy = cls(params, Sizer(sizing), self.portfolio.stats)
+            else:  # a bar strategy (sma_cross, donchian, a plugin's): called on each closed candle
+                self.strategy = cls(params)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> dict[str, Any]:
@@ -269,8 +278,27 @@ class TradingDesk:
             self._last_equity_ts = event.ts
             self.manager.update_equity(event.ts)
 
+    def quote(self, symbol: str, side: str) -> float | None:
+        """The price a market order would start at: the best ask to buy, the best bid to sell, from
+        the latest valid book (None without one, and the order manager falls back to the mark)."""
+        book = self.books.get(symbol)
+        if book is None or not getattr(book, "valid", True):
+            return None
+        return book.best_ask if side == "buy" else book.best_bid
+
+    def on_candle(self, candle: Any, state: Any) -> list[Order]:
+        """A closed candle: a bar strategy on its timeframe decides (its intents fill at the next event)."""
+        if self.strategy is None or isinstance(self.strategy, SignalStrategy) or state is None:
+            return []
+        if candle.timeframe != self.strategy_timeframe:
+            return []
+        ctx = StrategyContext(candle.symbol, self.strategy_timeframe, self.now(), state,
+                              self.portfolio.position(candle.symbol), self.portfolio.equity(), self.portfolio.cash)
+        intents = self.strategy.on_bar(ctx)
+        return [self.manager.submit(replace(i, origin=f"strategy:{self.strategy.name}")) for i in intents]
+
     def on_signal(self, signal: Any, state: Any) -> list[Order]:
-        if self.strategy is None or state is None:
+        if self.strategy is None or state is None or not isinstance(self.strategy, SignalStrategy):
             return []
         ctx = StrategyContext(signal.symbol, self.strategy_timeframe, self.now(), state,
                               self.portfolio.position(signal.symbol), self.portfolio.equity(), self.portfolio.cash)
@@ -284,7 +312,8 @@ class TradingDesk:
         pos = self.portfolio.positions.get(fill.symbol)
         if pos is None or not pos.amount:
             self.exits.pop(fill.symbol, None)
-        elif self.strategy is not None and order.origin == f"strategy:{self.strategy.name}" and not order.reduce_only:
+        elif (isinstance(self.strategy, SignalStrategy) and order.origin == f"strategy:{self.strategy.name}"
+              and not order.reduce_only):
             from virtuoso_tui.model import timeframe_ms
 
             plan = self.strategy.exit_plan(fill.symbol, pos.side, pos.entry_price, abs(pos.amount), fill.ts,
@@ -573,28 +602,24 @@ def build_desk(*, host: Any, settings: Any, storage: Any, bus: Any, now: Callabl
             ok, executor = host.guard(plugin, f"executor {name!r}", cls, paper)
             if ok:
                 execs[name] = executor
-    rules = []
-    risk = getattr(settings, "risk", None)
-    for name, (plugin, cls) in host.registry("virtuoso_risk_rules").items():
-        opts = risk.options(name) if risk is not None else None
-        if opts is None:
-            if not cls.enabled_by_default:
-                continue
-            opts = {}
-        elif not opts.get("enabled", True):
-            continue
-        # a rule that cannot be built is reported and left out; the rest still guard every order
-        ok, rule = host.guard(plugin, f"risk rule {name!r}", cls,
-                              {k: v for k, v in opts.items() if k in getattr(cls, "defaults", opts)})
-        if ok:
-            rules.append(rule)
+    from virtuoso_tui.risk.rule import configured_rules
+
+    rules = configured_rules(host, settings)
     default = "paper"
     if live:
         executor = live_executor(host, settings)
         execs[executor.name] = executor
         default = executor.name
     commands = [c for _plugin, c in host.collect("virtuoso_commands")]
+    strategy_cls = None
+    if strategy.get("enabled"):
+        wanted = strategy.get("name", "prism")
+        found = host.registry("virtuoso_strategies")
+        if wanted not in found:
+            raise ValueError(f"[strategy] name {wanted!r} is not a strategy any plugin provides "
+                             f"(available: {', '.join(sorted(found)) or 'none'})")
+        strategy_cls = found[wanted][1]
     journal = storage if storage is not None else SqliteJournal(":memory:")
     return TradingDesk(journal, {"paper": paper, "strategy": strategy, "sizing": strategy.get("sizing") or {}},
                        execs, rules, now, emit=bus.publish, plugin_commands=commands, algos=algos, states=states,
-                       default_executor=default)
+                       default_executor=default, strategy_cls=strategy_cls)
