@@ -110,3 +110,36 @@ def test_info_commands_run(args):
     out = virtuoso(*args)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
+
+
+def test_analyze_json_has_the_documented_shape_and_adds_up():
+    out = virtuoso("analyze", "BTC/USDT:USDT", "--seed", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert {"symbol", "confluence", "signal", "faces"} <= set(data)
+    assert data["symbol"] == "BTC/USDT:USDT" and data["signal"] in ("LONG", "SHORT", "NEUTRAL")
+    faces = data["faces"]
+    assert set(faces) == {"technical", "volume", "orderflow", "orderbook", "price_structure", "sentiment"}
+    for face in faces.values():
+        assert {"score", "confidence", "components"} <= set(face)
+        assert 0 <= face["score"] <= 100
+        for comp in face["components"].values():
+            assert {"score", "weight", "impact", "div", "raw"} <= set(comp)
+    # the confluence is the confidence-shrunk weighted mean of the face scores, as its table prints
+    w = {k: v["weight"] for k, v in faces.items()}
+    shrunk = sum(w[k] * (50 + v["confidence"] * (v["score"] - 50)) for k, v in faces.items()) / sum(w.values())
+    assert abs(shrunk - data["confluence"]) < 1e-9
+
+
+def test_analyze_text_prints_the_div_table_and_bad_face_is_an_error():
+    out = virtuoso("analyze", "BTC/USDT:USDT", "--seed", "3", "--face", "technical")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "Technical score contribution" in text
+    assert "COMPONENT" in text and "IMPACT" in text and "FINAL SCORE" in text
+    for comp in ("rsi", "macd", "ao", "williams_r", "cci"):
+        assert comp in text
+    bad = virtuoso("analyze", "BTC/USDT:USDT", "--face", "moon")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("virtuoso: unknown face 'moon' (faces: technical, volume, orderflow, orderbook, "
+                                  "price_structure, sentiment)")

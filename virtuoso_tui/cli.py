@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("symbol")
     analyze.add_argument("--face", default="all", help="a face name, or all")
     analyze.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    analyze.add_argument("--warmup", type=float, default=6 * 3600,
+    analyze.add_argument("--warmup", type=float, default=900,
                          help="market seconds of data to gather before scoring (sim/replay)")
     record = sub.add_parser("record", help="record market data to a database for replay and backtests")
     _common(record)
