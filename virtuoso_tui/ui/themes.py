@@ -17,11 +17,20 @@ both go through it.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-#: repository root / themes (the package is installed editable; see the report on packaging)
-THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+def _themes_dir() -> Path:
+    """Where the shipped themes are: the repository's themes/ (a source checkout or editable install),
+    else <prefix>/share/virtuoso/themes, where a wheel install puts them (pyproject data-files)."""
+    repo = Path(__file__).resolve().parents[2] / "themes"
+    if repo.is_dir():
+        return repo
+    return Path(sys.prefix) / "share" / "virtuoso" / "themes"
+
+
+THEMES_DIR = _themes_dir()
 DEFAULT_THEME = "dark"
 
 # prefixed: Textual CSS variables are global, and $accent or $panel would clobber Textual's own
