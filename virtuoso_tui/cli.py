@@ -40,7 +40,7 @@ def _common(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
                    **d)
     g.add_argument("--source", metavar="NAME", help="data source plugin (default from config: sim)", **d)
     g.add_argument("--symbols", metavar="S,S", help="comma-separated symbols (ccxt unified form)", **d)
-    g.add_argument("--seed", type=int, help="seed for the simulated market", **d)
+    g.add_argument("--seed", type=int, help="seed for the simulated market and for random/bayes search", **d)
     g.add_argument("--speed", type=float, help="market speed: 1 = real time, 0 = as fast as possible", **d)
     g.add_argument("--plugins-dir", action="append", metavar="DIR", help="load drop-in plugin files",
                    **(d or {"default": []}))

@@ -42,7 +42,7 @@ def _data_args(p: argparse.ArgumentParser, has_common: bool) -> None:
 def add_backtest_commands(subparsers: Any, common: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
     """Add the three research subcommands; `common` adds the host's shared options to each."""
     bt = subparsers.add_parser("backtest", help="backtest a strategy on recorded or simulated candles")
-    opt = subparsers.add_parser("optimize", help="search strategy parameters (grid or random)")
+    opt = subparsers.add_parser("optimize", help="search strategy parameters (grid, random or Bayesian)")
     wf = subparsers.add_parser("walkforward", help="walk-forward analysis: optimise in-sample, test out-of-sample")
     for p in (bt, opt, wf):
         if common is not None:
@@ -64,9 +64,15 @@ def add_backtest_commands(subparsers: Any, common: Callable[[argparse.ArgumentPa
     bt.set_defaults(handler=cmd_backtest)
     for p in (opt, wf):
         p.add_argument("--grid", action="append", default=[], metavar="K=A,B,C", help="values to try for K")
-        p.add_argument("--random", action="append", default=[], metavar="K=LO:HI",
-                       help="random range for K (integers if both ends are), or K=A,B,C choices")
+        p.add_argument("--random", "--space", dest="random", action="append", default=[], metavar="K=LO:HI",
+                       help="range for K to sample (integers if both ends are; K=LO:HI:log samples "
+                            "log-uniformly), or K=A,B,C choices; the space of --method random and bayes")
+        p.add_argument("--method", choices=("grid", "random", "bayes"),
+                       help="grid: every --grid combination; random: --iterations candidates; bayes: --trials "
+                            "candidates chosen by optuna's TPE sampler (default: grid if --grid is given, else random)")
         p.add_argument("--iterations", type=int, default=50, help="random candidates per search")
+        p.add_argument("--trials", type=int, metavar="N",
+                       help="candidates per search for --method bayes or random (overrides --iterations)")
         p.add_argument("--objective", default="sharpe", help="metric to rank by (default sharpe)")
         p.add_argument("--workers", type=int, default=1, help="processes (0 = one per CPU)")
         p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:port)")
@@ -107,10 +113,18 @@ def parse_space(grid: list[str], rand: list[str]) -> tuple[dict[str, list], dict
     space: dict[str, Any] = {}
     for k, spec in parse_pairs(rand, "--random").items():
         if ":" in spec:
-            lo, hi = (_number(x) for x in spec.split(":", 1))
+            parts = spec.split(":")
+            log = len(parts) == 3 and parts[2].strip().lower() == "log"
+            if len(parts) != 2 and not log:
+                raise _UserError(f"--random {k}={spec}: write LO:HI or LO:HI:log")
+            lo, hi = (_number(x.strip()) for x in parts[:2])
             if isinstance(lo, str) or isinstance(hi, str):
                 raise _UserError(f"--random {k}={spec}: the range ends must be numbers")
-            space[k] = (lo, hi)
+            if lo > hi:
+                raise _UserError(f"--random {k}={spec}: the range runs backwards")
+            if log and lo <= 0:
+                raise _UserError(f"--random {k}={spec}: a log range must start above 0")
+            space[k] = (lo, hi, "log") if log else (lo, hi)
         else:
             space[k] = [_number(v) for v in spec.split(",") if v]
     for k, vals in g.items():
@@ -275,7 +289,13 @@ def _search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     grid, space = parse_space(args.grid, args.random)
     if not grid and not space:
         raise _UserError("give --grid K=A,B,C or --random K=LO:HI")
-    return {"grid": grid or None, "space": space or None, "n_iter": args.iterations, "objective": args.objective,
+    if args.method == "grid" and not grid:
+        raise _UserError("--method grid needs --grid K=A,B,C")
+    n_iter = args.trials if args.trials is not None else args.iterations
+    if n_iter < 1:
+        raise _UserError("--trials/--iterations must be at least 1")
+    return {"grid": grid or None, "space": space or None, "method": args.method, "n_iter": n_iter,
+            "objective": args.objective,
             "fee": args.fee, "slippage_bps": args.slippage_bps, "capital": args.capital, "mode": args.mode,
             "workers": None if args.workers == 0 else args.workers, "scheduler": args.scheduler,
             "seed": args.seed if args.seed is not None else 0}
@@ -319,7 +339,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         return 0
     from virtuoso_tui.backtest.report import format_metric
 
-    print(f"{len(result.rows)} candidates in {result.elapsed_s:.2f} s ({result.backend}, {result.workers} workers), "
+    print(f"{len(result.rows)} candidates ({result.extra.get('method', 'grid')} search) in {result.elapsed_s:.2f} s "
+          f"({result.backend}, {result.workers} workers), "
           f"ranked by {result.objective}:")
     for row in result.rows[:args.top]:
         params = ", ".join(f"{k}={v}" for k, v in row["params"].items())

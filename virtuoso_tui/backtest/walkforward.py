@@ -1,5 +1,7 @@
 """Walk-forward analysis: optimise in-sample, trade the winner out-of-sample, fold after fold.
 
+The in-sample search is optimize.py's (grid, random or Bayesian, serial, processes or Dask).
+
 Folds: the bars are cut so that `folds` out-of-sample (OOS) blocks of equal length follow an in-sample
 (IS) window `is_ratio` times as long. Rolling: each IS window slides with its OOS block; anchored:
 every IS window starts at the first bar and grows. The OOS test of a fold is a fresh backtest on the
@@ -71,11 +73,13 @@ class WalkForwardResult:
 
 def walkforward(candles: Candles, strategy: str | type[Strategy] = "sma_cross", *,
                 grid: dict[str, Sequence[Any]] | None = None, space: dict[str, Any] | None = None,
-                n_iter: int = 30, folds: int = 5, is_ratio: float = 3.0, anchored: bool = False,
+                method: str | None = None, n_iter: int = 30, folds: int = 5, is_ratio: float = 3.0, anchored: bool = False,
                 objective: str = "sharpe", fee: float = 0.001, slippage_bps: float = 0.0,
                 capital: float = 10_000.0, mode: str = "auto", workers: int | None = 1,
                 scheduler: Any = None, seed: int = 0) -> WalkForwardResult:
-    """Run the walk-forward (see the module docstring). Raises ValueError when no IS candidate runs."""
+    """Run the walk-forward (see the module docstring). Each in-sample search is `optimize` with this
+    `method` (grid, random or bayes; None: grid when a grid is given, else random), seeded seed + fold
+    index. Raises ValueError when no IS candidate runs."""
     cls = resolve_strategy(strategy)
     tf = candles.timeframe
     common = {"fee": fee, "slippage_bps": slippage_bps, "capital": capital, "mode": mode}
@@ -87,8 +91,8 @@ def walkforward(candles: Candles, strategy: str | type[Strategy] = "sma_cross", 
     level = capital
     bounds = fold_bounds(len(candles), folds, is_ratio, anchored)
     for k, (i0, i1, o0, o1) in enumerate(bounds):
-        search = optimize(candles.slice(i0, i1), cls, grid=grid, space=space, n_iter=n_iter, seed=seed + k,
-                          objective=objective, workers=workers, scheduler=scheduler, **common)
+        search = optimize(candles.slice(i0, i1), cls, grid=grid, space=space, method=method, n_iter=n_iter,
+                          seed=seed + k, objective=objective, workers=workers, scheduler=scheduler, **common)
         best = search.best
         if best is None:
             raise ValueError(f"fold {k + 1}: no in-sample candidate could run ({search.rows[0].get('error')})")
