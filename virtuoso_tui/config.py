@@ -184,6 +184,7 @@ class PrismSettings:
     div_cap: float = _num(10.0, ge=0)  # score points
     faces: Table = _field("strmap", {})
     signal: SignalSettings = _section(SignalSettings)
+    options: Table = _field("free", {})  # [prism.options.FACE] tables, checked by the face (prism/face.py)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ Components (weight), 50 neutral:
                     amount depends on the price unit, so it never moves the score.
 Confidence: coverage × 1 / (1 + spread_bps / 20) × min(1, levels per side / 20): a wide or thin book
 says less.
+Options ([prism.options.orderbook]): levels 50 (per side read from the book), impact_notional (off;
+quote units, display only, see impact), and weights = {component = w}.
 """
 
 from __future__ import annotations
@@ -42,10 +44,13 @@ class OrderbookFace(BlendedFace):
     default_weight: ClassVar[float] = 0.225
     components: ClassVar[dict[str, float]] = {"liquidity": 0.35, "imbalance": 0.35, "impact": 0.30}
     component_requires: ClassVar[dict[str, frozenset[str]]] = {c: BOOK for c in components}
+    option_defaults: ClassVar[dict[str, Any]] = {"levels": LEVELS, "impact_notional": None}
+    option_minimums: ClassVar[dict[str, float]] = {"levels": 1}
 
     def read_stream(self, state: Any, names: set[str]) -> dict[str, Reading]:
         book = state.book
-        bids, asks = book.bids(LEVELS), book.asks(LEVELS)
+        levels = self.options["levels"]
+        bids, asks = book.bids(levels), book.asks(levels)
         if not book.valid or bids.shape[0] == 0 or asks.shape[0] == 0:
             return {c: Reading(None) for c in names}
         bid_lp, bid_sz = np.log(bids[:, 0]), np.ascontiguousarray(bids[:, 1])

@@ -25,10 +25,13 @@ Components (weight), 50 neutral:
                         informed side's direction (-1..1): 50 + 50·tanh(2·VPIN·direction).
 Confidence: coverage × share of trades with a known aggressor × min(1, trades / window).
 Too little data: fewer than 100 trades -> every component n/a.
+Options ([prism.options.orderflow]): window 1000 (trades; at least 100), vpin_buckets 50 (equal-volume
+buckets of the VPIN; the window must hold at least as many trades), and weights = {component = w}.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -37,13 +40,22 @@ import numpy as np
 from virtuoso_tui.prism.blended import BlendedFace, Reading, column
 from virtuoso_tui.prism.divergence import divergence, pivots
 from virtuoso_tui.prism.indicators import vpin_cumulative
-from virtuoso_tui.prism.scoring import squash, zscore_last
+from virtuoso_tui.prism.scoring import mean_std, squash, zscore_last
 
 MIN_TRADES = 100
 CHUNKS_CVD = 60
 CHUNKS_MM = 20
 LARGE_QUANTILE = 0.90
 TRADES = frozenset({"trades"})
+
+
+@functools.lru_cache(maxsize=16)
+def _chunk_edges(m: int, chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last index of each of `chunks` equal trade-count chunks of `m` trades (read-only)."""
+    bounds = np.linspace(0, m, chunks + 1).astype(np.int64)
+    starts, ends = bounds[:-1], bounds[1:] - 1
+    starts.flags.writeable = ends.flags.writeable = False
+    return starts, ends
 
 
 class OrderflowFace(BlendedFace):
@@ -53,6 +65,8 @@ class OrderflowFace(BlendedFace):
     components: ClassVar[dict[str, float]] = {"trade_flow": 0.20, "cvd": 0.10, "large_trades": 0.10,
                                               "market_making": 0.30, "toxicity": 0.30}
     component_requires: ClassVar[dict[str, frozenset[str]]] = {c: TRADES for c in components}
+    option_defaults: ClassVar[dict[str, Any]] = {"window": 1000, "vpin_buckets": 50}
+    option_minimums: ClassVar[dict[str, float]] = {"window": MIN_TRADES, "vpin_buckets": 2}
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -60,7 +74,7 @@ class OrderflowFace(BlendedFace):
 
     def read_stream(self, state: Any, names: set[str]) -> dict[str, Reading]:
         trades = state.trades
-        window = int(self.options.get("window", 1000))
+        window = self.options["window"]
         n = len(trades)
         if n < MIN_TRADES:
             return {c: Reading(None) for c in names}
@@ -71,17 +85,19 @@ class OrderflowFace(BlendedFace):
         # window give every live sum in a few small operations: the per-trade cost stays flat
         tail_sums = self._tail_sums(state.symbol, trades, n, tail, threshold)
         m = prefix.shape[0] - 1
-        newest = prefix[m].tolist()
-        sums = []
-        for k in (100, 300, window):
-            j = min(m, max(0, k - tail))
-            older = prefix[m - j].tolist()
-            sums.append([a - b + t for a, b, t in zip(newest, older, tail_sums, strict=True)])
-        flows = [x[0] / x[1] if x[1] > 0 else 0.0 for x in sums]
+        s0, s1, s2, s3, s4 = prefix[m].tolist()
+        t0, t1, t2, t3, t4 = tail_sums
+        flows = []
+        for k in (100, 300):  # signed / known volume of the newest k trades
+            o0, o1 = prefix[m - min(m, max(0, k - tail)), :2].tolist()
+            signed, known = s0 - o0 + t0, s1 - o1 + t1
+            flows.append(signed / known if known > 0 else 0.0)
+        o0, o1, o2, o3, o4 = prefix[m - min(m, max(0, window - tail))].tolist()
+        full = [s0 - o0 + t0, s1 - o1 + t1, s2 - o2 + t2, s3 - o3 + t3, s4 - o4 + t4]
+        flows.append(full[0] / full[1] if full[1] > 0 else 0.0)
         f = 0.5 * flows[0] + 0.3 * flows[1] + 0.2 * flows[2]
         out = dict(settled)
         out["trade_flow"] = Reading(squash(f / 0.3), {"flow_100": flows[0], "flow_300": flows[1], "flow_window": flows[2]})
-        full = sums[2]
         fb = full[2] / full[3] if full[3] > 0 else 0.0
         out["large_trades"] = Reading(squash(fb / 0.4), {"large_flow": fb, "large_size": threshold})
         held = min(n, min(m, max(0, window - tail)) + tail)
@@ -145,31 +161,31 @@ class OrderflowFace(BlendedFace):
         logp = np.log(column(trades, "price")[start:end])
         out: dict[str, Reading] = {}
 
-        cvd = np.cumsum(signed)
+        cvd = prefix[1:, 0]  # the running signed volume is the prefix sums' first column
         z = zscore_last(cvd, m)
-        edges = np.linspace(0, m, CHUNKS_CVD + 1).astype(np.int64)[:-1]
+        edges, cvd_ends = _chunk_edges(m, CHUNKS_CVD)
         hi = np.maximum.reduceat(logp, edges)
         lo = np.minimum.reduceat(logp, edges)
-        cvd_end = cvd[np.append(edges[1:] - 1, m - 1)]
+        cvd_end = cvd[cvd_ends]
         strength, label = divergence(hi, lo, cvd_end, pivots(hi, lo, 3, CHUNKS_CVD))
         out["cvd"] = Reading(squash(z / 1.5), {"cvd": float(cvd[-1]), "z": z}, strength, label)
 
-        bounds = np.linspace(0, m, CHUNKS_MM + 1).astype(np.int64)
-        starts, ends = bounds[:-1], bounds[1:] - 1
+        starts, ends = _chunk_edges(m, CHUNKS_MM)
         r = logp[ends] - np.concatenate(([logp[0]], logp[ends[:-1]]))
-        vol = np.add.reduceat(amount * np.abs(side), starts)
+        vol = np.add.reduceat(known, starts)
         fl = np.divide(np.add.reduceat(signed, starts), vol, out=np.zeros(CHUNKS_MM), where=vol > 0)
         ff = float(fl @ fl)
         beta = float(fl @ r) / ff if ff > 0 else 0.0
         resid = r - beta * fl
-        sd = float(resid.std())
+        sd = mean_std(resid)[1]
         zmm = float(resid.sum()) / (sd * math.sqrt(CHUNKS_MM)) if sd > 0 else 0.0
         out["market_making"] = Reading(squash(zmm / 1.5), {"residual_z": zmm, "beta_bps": beta * 1e4})
 
         cum_v = np.concatenate(([0.0], np.cumsum(amount)))
         cum_b = 0.5 * (prefix[:, 1] + prefix[:, 0])  # known + signed = 2 × bought
         cum_s = 0.5 * (prefix[:, 1] - prefix[:, 0])
-        tox, direction = vpin_cumulative(cum_v, cum_b, cum_s) if m >= 50 else (float("nan"), float("nan"))
+        buckets = self.options["vpin_buckets"]
+        tox, direction = vpin_cumulative(cum_v, cum_b, cum_s, buckets) if m >= buckets else (float("nan"), float("nan"))
         out["toxicity"] = Reading(squash(2.0 * tox * direction), {"vpin": tox, "direction": direction})
 
         return out, threshold, prefix

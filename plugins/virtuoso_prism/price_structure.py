@@ -23,6 +23,9 @@ Components (weight), 50 neutral:
                             (at the high): score = 50 + 50·tanh(pos / 0.8).
 Confidence: coverage × how much of the 100-candle history exists.
 Too little data: < 35 candles on a timeframe skips it.
+Options ([prism.options.price_structure]): vwap_bars 50, range_bars 50 (candles), value_area_bins 40,
+and weights = {component = w}. The 100-candle profile and swing search is fixed (it is shared with
+the divergence pivots of the other faces).
 """
 
 from __future__ import annotations
@@ -32,12 +35,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from virtuoso_tui.prism.blended import BlendedFace, CandleView, Reading
-from virtuoso_tui.prism.divergence import _swing_highs
+from virtuoso_tui.prism.blended import SWING_BARS, BlendedFace, CandleView, Reading
 from virtuoso_tui.prism.indicators import order_blocks, value_area, vwap
 from virtuoso_tui.prism.scoring import squash
 
-PROFILE_BARS = 100
+PROFILE_BARS = SWING_BARS  # 100 candles: the profile, the levels' swings (found once per candle view)
 VWAP_BARS = 50
 RANGE_BARS = 50
 CANDLES = frozenset({"candles"})
@@ -51,6 +53,8 @@ class PriceStructureFace(BlendedFace):
                                               "support_resistance": 0.20, "position_heat": 0.15}
     component_requires: ClassVar[dict[str, frozenset[str]]] = {c: CANDLES for c in components}
     candle_components: ClassVar[frozenset[str]] = frozenset(components)
+    option_defaults: ClassVar[dict[str, Any]] = {"vwap_bars": VWAP_BARS, "range_bars": RANGE_BARS, "value_area_bins": 40}
+    option_minimums: ClassVar[dict[str, float]] = {"vwap_bars": 1, "range_bars": 2, "value_area_bins": 2}
 
     def read_timeframe(self, view: CandleView, tf: str) -> dict[str, Reading]:
         o, h, lo, c, v, atr = view.o, view.h, view.l, view.c, view.v, view.atr
@@ -68,30 +72,32 @@ class PriceStructureFace(BlendedFace):
         out["order_block"] = Reading(squash(x), {"bullish_block": _prices(bull), "bearish_block": _prices(bear)})
 
         tp = (h[-PROFILE_BARS:] + lo[-PROFILE_BARS:] + c[-PROFILE_BARS:]) / 3.0
-        poc, vah, val = value_area(tp, v[-PROFILE_BARS:])
+        poc, vah, val = value_area(tp, v[-PROFILE_BARS:], self.options["value_area_bins"])
         if poc == poc:
             x = (close - poc) / max(0.5 * (vah - val), atr)
             out["value_area"] = Reading(squash(x / 1.5), {"poc": math.exp(poc), "vah": math.exp(vah), "val": math.exp(val)})
         else:
             out["value_area"] = Reading(None)
 
-        vw = vwap(tp[-VWAP_BARS:], v[-VWAP_BARS:])
+        vwap_bars = self.options["vwap_bars"]
+        vw = vwap(tp[-vwap_bars:], v[-vwap_bars:])
         out["vwap"] = Reading(squash((close - vw) / atr / 2.0) if vw == vw else None,
                               {"vwap": math.exp(vw) if vw == vw else None})
 
-        start = max(0, view.n - PROFILE_BARS)
-        highs = h[start + _swing_highs(h[start:], 3)]
-        lows = lo[start + _swing_highs(-lo[start:], 3)]
+        swing_hi, swing_lo = view.swings
+        highs, lows = h[swing_hi], lo[swing_lo]
         levels = np.concatenate((highs, lows, [poc, vah, val] if poc == poc else []))
         if levels.shape[0]:
             d = (close - levels) / atr
-            x = 2.0 * float((np.tanh(2.0 * d) * np.exp(-np.abs(d) / 2.0)).mean())
-            near = levels[np.argsort(np.abs(d))[:2]]
+            far = np.abs(d)
+            x = 2.0 * float((np.tanh(2.0 * d) * np.exp(-far / 2.0)).mean())
+            near = levels[np.argsort(far)[:2]]
             out["support_resistance"] = Reading(squash(x / 0.5), {"levels": int(levels.shape[0]), "nearest": [math.exp(p) for p in near]})
         else:
             out["support_resistance"] = Reading(None)
 
-        hi, low = float(h[-RANGE_BARS:].max()), float(lo[-RANGE_BARS:].min())
+        bars = self.options["range_bars"]
+        hi, low = float(h[-bars:].max()), float(lo[-bars:].min())
         pos = 2.0 * (close - low) / (hi - low) - 1.0 if hi > low else 0.0
         out["position_heat"] = Reading(squash(pos / 0.8), {"range_position": pos})
         return out

@@ -32,6 +32,8 @@ Components (weight), 50 neutral; every rate and ratio below is unit-free:
 OI is not a directional quantity (every contract has a long and a short side), so a mirrored market
 keeps OI as it is; see tests/test_prism_properties.py for why DESIGN's "OI changes negated" is not used.
 Confidence: coverage × funding-volatility factor (when funding exists).
+Options ([prism.options.sentiment]): funding_window 21, long_short_window 12, oi_span 12
+(observations), and weights = {component = w}.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import numpy as np
 import talib
 
 from virtuoso_tui.prism.blended import BlendedFace, CandleView, Reading, column
-from virtuoso_tui.prism.scoring import squash
+from virtuoso_tui.prism.scoring import mean_std, squash
 
 HOUR_MS = 3_600_000
 FUNDING_WINDOW = 21
@@ -66,6 +68,9 @@ class SentimentFace(BlendedFace):
         "volume_sentiment": frozenset({"trades"}), "market_mood": frozenset({"candles"}),
         "open_interest": frozenset({"open_interest", "candles"})}
     candle_components: ClassVar[frozenset[str]] = frozenset({"market_mood"})
+    option_defaults: ClassVar[dict[str, Any]] = {"funding_window": FUNDING_WINDOW, "long_short_window": LS_WINDOW,
+                                                 "oi_span": OI_SPAN}
+    option_minimums: ClassVar[dict[str, float]] = {"funding_window": 2, "long_short_window": 1, "oi_span": 3}
 
     def read_timeframe(self, view: CandleView, tf: str) -> dict[str, Reading]:
         h, lo, c, v, atr = view.h, view.l, view.c, view.v, view.atr
@@ -87,7 +92,8 @@ class SentimentFace(BlendedFace):
             out.update(self._funding(state))
         if "long_short" in names:
             r = column(state.long_short, "ratio")
-            r = np.log(r[-LS_WINDOW:][r[-LS_WINDOW:] > 0])
+            window = self.options["long_short_window"]
+            r = np.log(r[-window:][r[-window:] > 0])
             x = -(r[-1] + 0.5 * (r[-1] - r.mean())) / math.log(2.0) if r.shape[0] else float("nan")
             out["long_short"] = Reading(squash(x), {"ratio": math.exp(r[-1]) if r.shape[0] else None})
         if "liquidations" in names:
@@ -99,16 +105,16 @@ class SentimentFace(BlendedFace):
         return {k: out[k] for k in names if k in out}
 
     def _funding(self, state: Any) -> dict[str, Reading]:
-        rate = column(state.funding, "rate")[-FUNDING_WINDOW:]
+        rate = column(state.funding, "rate")[-self.options["funding_window"]:]
         rate = rate[rate == rate]
         if rate.shape[0] == 0:
             return {"funding": Reading(None), "funding_volatility": Reading(None)}
         f = float(rate[-1])
-        sd = float(rate.std())
-        z = (f - float(rate.mean())) / sd if sd > 0 else 0.0
+        mean, sd = mean_std(rate)
+        z = (f - mean) / sd if sd > 0 else 0.0
         u = math.tanh(f / 0.0003)
         x = 0.6 * math.tanh(z) * (1.0 - u * u) - 1.2 * u**3
-        vol = float(np.diff(rate).std()) if rate.shape[0] > 2 else 0.0
+        vol = mean_std(np.diff(rate))[1] if rate.shape[0] > 2 else 0.0
         self.confidence_factors.setdefault(state.symbol, {})["funding"] = 1.0 / (1.0 + vol / 0.0002)
         return {"funding": Reading(squash(x), {"rate": f, "rate_pct": f * 100.0, "trend_z": z}),
                 "funding_volatility": Reading(None, {"change_std": vol})}
@@ -145,7 +151,7 @@ class SentimentFace(BlendedFace):
         counted = float(np.abs(side).sum())
         ci = float(side.sum()) / counted if counted > 0 else 0.0
         rets = np.diff(logp)
-        sd = float(rets.std())
+        sd = mean_std(rets)[1]
         iz = float(logp[-1] - logp[0]) / (sd * math.sqrt(rets.shape[0])) if sd > 0 else 0.0
         s = 0.4 * math.tanh(vi / 0.3) + 0.4 * math.tanh(ci / 0.3) + 0.2 * math.tanh(iz / 1.5)
         return Reading(50.0 + 50.0 * s, {"volume_imbalance": vi, "count_imbalance": ci, "impact_z": iz})
@@ -155,7 +161,8 @@ class SentimentFace(BlendedFace):
         amount = column(oi, "amount")
         ts = oi.ts
         keep = amount == amount
-        amount, ts = amount[keep][-(OI_SPAN + 1):], ts[keep][-(OI_SPAN + 1):]
+        span = self.options["oi_span"]
+        amount, ts = amount[keep][-(span + 1):], ts[keep][-(span + 1):]
         base = min((s for s in state.candles.values() if len(s) > 0), key=lambda s: s.period_ms, default=None)
         if amount.shape[0] < 4 or base is None:
             return Reading(None)
@@ -166,7 +173,7 @@ class SentimentFace(BlendedFace):
         amount, lp = amount[ok], np.log(base.close[idx[ok]])
         d_oi, d_p = np.diff(amount), np.diff(lp)
         k = d_oi.shape[0]
-        sd_oi, sd_p = float(d_oi.std()), float(d_p.std())
+        sd_oi, sd_p = mean_std(d_oi)[1], mean_std(d_p)[1]
         o = float(d_oi.sum()) / (sd_oi * math.sqrt(k)) if sd_oi > 0 else 0.0
         r = float(d_p.sum()) / (sd_p * math.sqrt(k)) if sd_p > 0 else 0.0
         x = math.tanh(r) * (1.0 + 0.5 * math.tanh(o))

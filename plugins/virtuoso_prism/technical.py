@@ -23,6 +23,9 @@ swing highs/lows of the last 60 candles (3-bar swings), plus timeframe divergenc
 Confidence: data coverage × volatility regime 1 / (1 + |ln(ATR / median ATR of 100 bars)|): an ATR
 far from its norm (shock or dead market) makes the oscillators less trustworthy.
 Too little data: a timeframe with < 35 closed candles is skipped; no timeframe left -> face n/a.
+Options ([prism.options.technical]): rsi_period 14, macd_fast 12, macd_slow 26, macd_signal 9,
+williams_r_period 14, cci_period 20, ao_fast 5, ao_slow 34 (candles), and weights = {component = w}.
+A period longer than the history leaves that component n/a (TA-Lib gives no value).
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ import numpy as np
 import talib
 
 from virtuoso_tui.prism.blended import BlendedFace, CandleView, Reading
-from virtuoso_tui.prism.divergence import divergence
+from virtuoso_tui.prism.divergence import LOOKBACK as DIV_LOOKBACK
+from virtuoso_tui.prism.divergence import divergences
 from virtuoso_tui.prism.indicators import awesome_oscillator
 from virtuoso_tui.prism.scoring import squash
 
@@ -42,12 +46,20 @@ RSI_PERIOD = 14
 MACD_FAST, MACD_SLOW, MACD_SIGNAL = 12, 26, 9
 WILLR_PERIOD = 14
 CCI_PERIOD = 20
+AO_FAST, AO_SLOW = 5, 34
 CANDLES = frozenset({"candles"})
 
 
 def rsi_score(rsi: float) -> float | None:
     x = (rsi - 50.0) / 50.0
     return squash(2.0 * x - 4.0 * x**5)
+
+
+def _tail(view: CandleView, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """high, low, close from a multiple of `period` bars back that still covers the divergence lookback."""
+    w = max(0, view.n - DIV_LOOKBACK - period)
+    w -= w % period
+    return view.h[w:], view.l[w:], view.c[w:]
 
 
 class TechnicalFace(BlendedFace):
@@ -59,33 +71,40 @@ class TechnicalFace(BlendedFace):
     component_requires: ClassVar[dict[str, frozenset[str]]] = {
         "ao": CANDLES, "rsi": CANDLES, "macd": CANDLES, "williams_r": CANDLES, "cci": CANDLES, "atr": CANDLES}
     candle_components: ClassVar[frozenset[str]] = frozenset(component_requires)
+    option_defaults: ClassVar[dict[str, Any]] = {
+        "rsi_period": RSI_PERIOD, "macd_fast": MACD_FAST, "macd_slow": MACD_SLOW, "macd_signal": MACD_SIGNAL,
+        "williams_r_period": WILLR_PERIOD, "cci_period": CCI_PERIOD, "ao_fast": AO_FAST, "ao_slow": AO_SLOW}
+    option_minimums: ClassVar[dict[str, float]] = {k: 2 for k in option_defaults}
 
     def read_timeframe(self, view: CandleView, tf: str) -> dict[str, Reading]:
         h, lo, c, atr = view.h, view.l, view.c, view.atr
-        rsi = talib.RSI(c, RSI_PERIOD)
-        macd, signal, hist = talib.MACD(c, MACD_FAST, MACD_SLOW, MACD_SIGNAL)
-        ao = awesome_oscillator(h, lo)
-        willr = talib.WILLR(h, lo, c, WILLR_PERIOD)
-        cci = talib.CCI(h, lo, c, CCI_PERIOD)
-        piv = view.pivots
+        opt = self.options
+        wr_period, cci_period = opt["williams_r_period"], opt["cci_period"]
+        rsi = talib.RSI(c, opt["rsi_period"])
+        macd, signal, hist = talib.MACD(c, opt["macd_fast"], opt["macd_slow"], opt["macd_signal"])
+        ao = awesome_oscillator(h, lo, opt["ao_fast"], opt["ao_slow"])
+        # %R and CCI are rolling-window formulas (nothing carried from bar to bar), so on the newest bars
+        # only they give the full-history values, and the divergence reads no further back. TA-Lib sums
+        # CCI's window in a ring buffer whose phase is the start index mod the period: starting at a
+        # multiple of the period keeps even the last bit identical.
+        willr = talib.WILLR(*_tail(view, wr_period), wr_period)
+        cci = talib.CCI(*_tail(view, cci_period), cci_period)
         ok = atr > 0
-
-        def read(score: float | None, series: np.ndarray, raw: dict[str, Any]) -> Reading:
-            strength, label = divergence(h, lo, series, piv)
-            return Reading(score, raw, strength, label)
-
         # TA-Lib reads "no movement at all" as RSI 0 and a zero-width range as %R 0: those would invent
         # a direction in a dead market, so they are n/a instead
-        moved = bool((c[1:] != c[:-1]).any())
-        ranged = bool(h[-WILLR_PERIOD:].max() > lo[-WILLR_PERIOD:].min())
+        r, wr = float(rsi[-1]), float(willr[-1])
+        moved = r != 0.0 or bool((c[1:] != c[:-1]).any())  # a non-zero RSI proves movement: skip the scan
+        ranged = wr != 0.0 or bool(h[-wr_period:].max() > lo[-wr_period:].min())
+        (rsi_div, rsi_l), (macd_div, macd_l), (ao_div, ao_l), (wr_div, wr_l), (cci_div, cci_l) = divergences(
+            h, lo, view.pivots, rsi, hist, ao, willr, cci)
+        m, sg, hs, a, cc = float(macd[-1]), float(signal[-1]), float(hist[-1]), float(ao[-1]), float(cci[-1])
         return {
-            "rsi": read(rsi_score(rsi[-1]) if moved else None, rsi, {"rsi": float(rsi[-1])}),
-            "macd": read(squash((2.0 * hist[-1] + 0.5 * macd[-1]) / atr) if ok else None, hist,
-                         {"macd": float(macd[-1]), "signal": float(signal[-1]), "hist": float(hist[-1])}),
-            "ao": read(squash(ao[-1] / (2.0 * atr)) if ok else None, ao, {"ao": float(ao[-1])}),
-            "williams_r": read(squash((willr[-1] + 50.0) / 50.0, 0.8) if ranged else None, willr,
-                               {"williams_r": float(willr[-1])}),
-            "cci": read(squash(cci[-1] / 150.0), cci, {"cci": float(cci[-1])}),
+            "rsi": Reading(rsi_score(r) if moved else None, {"rsi": r}, rsi_div, rsi_l),
+            "macd": Reading(squash((2.0 * hs + 0.5 * m) / atr) if ok else None, {"macd": m, "signal": sg, "hist": hs},
+                            macd_div, macd_l),
+            "ao": Reading(squash(a / (2.0 * atr)) if ok else None, {"ao": a}, ao_div, ao_l),
+            "williams_r": Reading(squash((wr + 50.0) / 50.0, 0.8) if ranged else None, {"williams_r": wr}, wr_div, wr_l),
+            "cci": Reading(squash(cc / 150.0), {"cci": cc}, cci_div, cci_l),
             "atr": Reading(None, {"atr": atr, "atr_pct": atr * 100.0, "regime": self._regime(view)}),
         }
 

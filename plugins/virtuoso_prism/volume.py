@@ -17,7 +17,9 @@ Components (weight), per timeframe, 50 neutral:
                          mildly bullish.
 DIV: OBV and ADL against price swings (regular/hidden), and timeframe divergence.
 Confidence: coverage × participation tanh(2·rv) averaged over timeframes (a dead market says little).
-Too little data: < 35 candles on a timeframe skips it.
+Too little data: < 35 candles on a timeframe skips it; no more candles than `window`: every component n/a.
+Options ([prism.options.volume]): window 20 (candles; the volume trend compares its two halves), and
+weights = {component = w}.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-import numpy as np
 import talib
 
 from virtuoso_tui.prism.blended import BlendedFace, CandleView, Reading
-from virtuoso_tui.prism.divergence import divergence
+from virtuoso_tui.prism.divergence import divergences
 from virtuoso_tui.prism.indicators import chaikin_money_flow
 from virtuoso_tui.prism.scoring import squash, zscore_last
 
@@ -45,41 +46,49 @@ class VolumeFace(BlendedFace):
                                               "relative_volume": 0.20, "obv": 0.15, "divergence": 0.15}
     component_requires: ClassVar[dict[str, frozenset[str]]] = {c: CANDLES for c in components}
     candle_components: ClassVar[frozenset[str]] = frozenset(components)
+    option_defaults: ClassVar[dict[str, Any]] = {"window": WINDOW}
+    option_minimums: ClassVar[dict[str, float]] = {"window": 4}
 
     def read_timeframe(self, view: CandleView, tf: str) -> dict[str, Reading]:
         h, lo, c, v, atr = view.h, view.l, view.c, view.v, view.atr
-        piv = view.pivots
-        vol20 = float(v[-WINDOW:].sum())
+        window = self.options["window"]
+        if view.n <= window:  # the window and the candle before it are needed
+            return {name: Reading(None) for name in self.components}
+        half = window // 2
+        v20 = v[-window:]
+        vol20 = float(v20.sum())
         out: dict[str, Reading] = {}
 
         bv = view.bv
-        if bv is not None and not np.isnan(bv[-WINDOW:]).any() and vol20 > 0:
-            d = float((2.0 * bv[-WINDOW:] - v[-WINDOW:]).sum()) / vol20
+        bv20 = bv[-window:] if bv is not None else None
+        if bv20 is not None and bv20.sum() == bv20.sum() and vol20 > 0:  # a NaN (unknown) anywhere: n/a
+            d = float((2.0 * bv20 - v20).sum()) / vol20
             out["volume_delta"] = Reading(squash(d / 0.15), {"delta_share": d})
         else:
             out["volume_delta"] = Reading(None, {})
 
         ad = talib.AD(h, lo, c, v)
-        slope = float(ad[-1] - ad[-WINDOW - 1]) / vol20 if vol20 > 0 else 0.0
-        s, label = divergence(h, lo, ad, piv)
-        out["adl"] = Reading(squash(slope / 0.3), {"adl": float(ad[-1]), "slope": slope}, s, label)
+        obv = talib.OBV(c, v)
+        (ad_div, ad_label), (obv_div, obv_label) = divergences(h, lo, view.pivots, ad, obv)
+        ad_last = float(ad[-1])
+        slope = (ad_last - float(ad[-window - 1])) / vol20 if vol20 > 0 else 0.0
+        out["adl"] = Reading(squash(slope / 0.3), {"adl": ad_last, "slope": slope}, ad_div, ad_label)
 
-        cmf = chaikin_money_flow(h, lo, c, v, WINDOW)
+        cmf = chaikin_money_flow(h, lo, c, v, window)
         out["cmf"] = Reading(squash(cmf / 0.2), {"cmf": cmf})
 
-        base = float(v[-WINDOW:].mean())
-        rv = float(v[-3:].mean()) / base if base > 0 else 0.0
-        r = (c[-1] - c[-4]) / atr if atr > 0 else float("nan")
+        base = vol20 / window  # == v[-window:].mean(): numpy's mean is this sum over the count
+        rv = (float(v[-3:].sum()) / 3) / base if base > 0 else 0.0
+        close = c[-window - 1:].tolist()  # the last window + 1 closes as floats
+        r = (close[-1] - close[-4]) / atr if atr > 0 else float("nan")
         out["relative_volume"] = Reading(squash(r * rv / 1.5), {"rvol": rv, "move_atr": r})
 
-        obv = talib.OBV(c, v)
-        z = zscore_last(obv, WINDOW)
-        s, label = divergence(h, lo, obv, piv)
-        out["obv"] = Reading(squash(z / 1.5), {"obv": float(obv[-1]), "z": z}, s, label)
+        z = zscore_last(obv, window)
+        out["obv"] = Reading(squash(z / 1.5), {"obv": float(obv[-1]), "z": z}, obv_div, obv_label)
 
-        before, recent = float(v[-20:-10].sum()), float(v[-10:].sum())
+        before, recent = float(v[-window:-half].sum()), float(v[-half:].sum())
         vt = math.log(recent / before) if before > 0 and recent > 0 else 0.0
-        r20 = (c[-1] - c[-WINDOW - 1]) / (atr * math.sqrt(WINDOW)) if atr > 0 else float("nan")
+        r20 = (close[-1] - close[0]) / (atr * math.sqrt(window)) if atr > 0 else float("nan")
         out["divergence"] = Reading(squash(r20 * vt / 0.5), {"move": r20, "volume_trend": vt})
         return out
 

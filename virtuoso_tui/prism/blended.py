@@ -14,6 +14,8 @@ Neighbours: prism/face.py (the records), prism/engine.py (the Prism that calls `
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -21,11 +23,12 @@ import numpy as np
 import talib
 
 from virtuoso_tui.model.market import timeframe_ms
-from virtuoso_tui.prism.divergence import Pivots, pivots
+from virtuoso_tui.prism.divergence import Pivots, pivots_from_swings, swing_highs, swing_lows
 from virtuoso_tui.prism.face import ComponentScore, Face, FaceResult
-from virtuoso_tui.prism.scoring import blend, clamp, mean_confidence, timeframe_divergence
+from virtuoso_tui.prism.scoring import clamp, mean_confidence, timeframe_divergence
 
 ATR_PERIOD = 14
+SWING_BARS = 100  # the swing search of a candle view; must be >= the pivots' 60-bar lookback
 
 
 @dataclass(slots=True)
@@ -51,7 +54,7 @@ class CandleView:
     atr_series: the whole ATR array (aligned with the candles).
     """
 
-    __slots__ = ("tf", "n", "o", "h", "l", "c", "v", "bv", "atr", "atr_series", "ts", "trades", "_pivots")
+    __slots__ = ("tf", "n", "o", "h", "l", "c", "v", "bv", "atr", "atr_series", "ts", "trades", "_pivots", "_swings")
 
     def __init__(self, series: Any, tf: str) -> None:
         self.tf = tf
@@ -71,12 +74,24 @@ class CandleView:
             self.atr_series = np.full(self.n, np.nan)
             self.atr = float("nan")
         self._pivots = None
+        self._swings = None
+
+    @property
+    def swings(self) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (into the full arrays) of every 3-bar swing high and swing low of the last
+        SWING_BARS candles, found once per view: price structure's levels and the pivots share them."""
+        if self._swings is None:
+            start = max(0, self.n - SWING_BARS)
+            self._swings = (swing_highs(self.h[start:], 3) + start, swing_lows(self.l[start:], 3) + start)
+        return self._swings
 
     @property
     def pivots(self) -> Pivots:
-        """Swing highs/lows of the last 60 candles (3-bar swings), shared by every face's divergences."""
+        """Swing highs/lows of the last 60 candles (3-bar swings), shared by every face's divergences
+        (equal to `divergence.pivots(h, l)`, derived from `swings`)."""
         if self._pivots is None:
-            self._pivots = pivots(self.h, self.l)
+            highs, lows = self.swings
+            self._pivots = pivots_from_swings(self.n, highs, lows)
         return self._pivots
 
 
@@ -89,9 +104,11 @@ def series_key(series: Any) -> tuple:
     return (getattr(series, "version", None), n, int(series.ts[-1]) if n else None)
 
 
-def candle_view(series: Any, tf: str) -> CandleView:
-    """The CandleView of `series`, shared by every face until a candle closes on it."""
-    key = series_key(series)
+def candle_view(series: Any, tf: str, key: tuple | None = None) -> CandleView:
+    """The CandleView of `series`, shared by every face until a candle closes on it (`key`: its
+    `series_key`, when the caller has it already)."""
+    if key is None:
+        key = series_key(series)
     hit = _VIEWS.get(id(series))
     if hit is not None and hit[0] is series and hit[1] == key:
         return hit[2]
@@ -164,8 +181,15 @@ class BlendedFace(Face):
         if cls.component_requires and not cls.__dict__.get("requires"):
             cls.requires = frozenset().union(*cls.component_requires.values())
 
+    #: every BlendedFace also takes `weights`, a table component -> weight replacing the class's
+    #: nominal ones (the rest keep theirs; available components are renormalised as ever)
+    common_options: ClassVar[frozenset[str]] = frozenset({"div_cap", "weights"})
+
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        super().__init__(options)
+        checked = self.check_options(options or {})
+        super().__init__({**self.option_defaults, **checked})
+        if "weights" in checked:
+            self.components = checked["weights"]
         self._tf_cache: dict[tuple[str, str], tuple[tuple, dict[str, Reading]]] = {}
         self._stream_cache: dict[str, dict[str, Reading]] = {}
         #: symbol -> named confidence factors in [0, 1] a face's readers leave for `confidence_parts`
@@ -174,7 +198,30 @@ class BlendedFace(Face):
         self._last: dict[str, tuple] = {}  # symbol -> (inputs, result, coverage, flat readings, views)
         self._present: dict[str, dict[str, bool]] = {}
         self._merged_cache: dict[str, tuple[tuple, dict[str, tuple]]] = {}
+        #: symbol -> (presence map, available, stream components, any candle component, kinds -> stale)
+        self._plans: dict[str, tuple] = {}
         self._last_tf: dict[str, tuple[dict, dict, dict]] = {}
+
+    @classmethod
+    def _common_option(cls, key: str, value: Any) -> Any:
+        return cls._weights(value) if key == "weights" else super()._common_option(key, value)
+
+    @classmethod
+    def _weights(cls, weights: Any) -> dict[str, float]:
+        """The class's component weights with `weights` (the `weights` option) laid over them."""
+        where = f"face {cls.name!r} option 'weights'"
+        if not isinstance(weights, Mapping):
+            raise ValueError(f"{where} must be a table of component = weight, got {weights!r}")
+        out = dict(cls.components)
+        for name, w in weights.items():
+            if name not in out:
+                raise ValueError(f"{where}: {name!r} is not one of its components ({', '.join(cls.components)})")
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not (math.isfinite(w) and w >= 0):
+                raise ValueError(f"{where}: {name} must be a number >= 0, got {w!r}")
+            out[name] = float(w)
+        if not any(w > 0 for w in out.values()):
+            raise ValueError(f"{where} leaves every component at weight 0")
+        return out
 
     # -- what a face implements ------------------------------------------------------------------
     def read_timeframe(self, view: CandleView, tf: str) -> dict[str, Reading]:
@@ -212,7 +259,7 @@ class BlendedFace(Face):
                 continue
             key = series_key(series)
             cached = self._tf_cache.get((state.symbol, tf))
-            view = candle_view(series, tf)
+            view = candle_view(series, tf, key)
             views[tf] = view
             if cached is not None and cached[0] == key:
                 out[tf] = cached[1]
@@ -231,26 +278,32 @@ class BlendedFace(Face):
         if hit is not None and hit[0][:2] == key[:2] and len(hit[0][2]) == len(key[2]) and all(
                 a[0] == b[0] and a[1] is b[1] for a, b in zip(hit[0][2], key[2], strict=True)):
             return hit[1]
-        order = sorted(timeframes, key=timeframe_ms, reverse=True)
+        order = _highest_first(key[0])
         out = {}
         for name in self.candle_components:
             by_tf: dict[str, float | None] = {}
             raw: dict[str, Any] = {}
             labels: list[str] = []
-            num = den = 0.0
+            num = den = 0.0  # the price-divergence strength, weighted over timeframes with a score
+            bnum = bden = 0.0  # scoring.blend, inlined: same timeframes, same order, same sums
             for tf, readings in tf_readings.items():
                 r = readings.get(name)
                 if r is None:
                     continue
-                by_tf[tf] = r.score
+                s = r.score
+                by_tf[tf] = s
                 raw[tf] = r.raw
                 if r.label:
                     labels.append(f"{tf} {r.label}")
-                if r.score is not None:
-                    num += timeframes[tf] * r.div
-                    den += timeframes[tf]
-            score = blend(by_tf, timeframes)
-            tf_div = timeframe_divergence(by_tf, timeframes, order, cap) if score is not None else 0.0
+                if s is not None:
+                    w = timeframes[tf]
+                    num += w * r.div
+                    den += w
+                    if w > 0.0:
+                        bnum += w * s
+                        bden += w
+            score = bnum / bden if bden > 0.0 else None
+            tf_div = timeframe_divergence(by_tf, timeframes, order, cap) if score is not None and len(by_tf) > 1 else 0.0
             out[name] = (score, tf_div, num / den if den > 0 else 0.0, tuple(labels), raw, by_tf)
         self._merged_cache[symbol] = (key, out)
         return out
@@ -271,39 +324,53 @@ class BlendedFace(Face):
                            for k, ok in present.items()}
         self._present[symbol] = present
         present_same = present is before or present == before
-        available = {c for c, req in self.component_requires.items() if all(present[k] for k in req)}
+        plan = self._plans.get(symbol)
+        if plan is None or plan[0] is not present:
+            # what is available follows from what data is present alone: worked out once per change
+            available = frozenset(c for c, req in self.component_requires.items() if all(present[k] for k in req))
+            plan = (present, available, available - self.candle_components, bool(available & self.candle_components), {})
+            self._plans[symbol] = plan
+        _, available, stream_names, candles_wanted, stale_by_kinds = plan
         cap = self.div_cap
+        now = int(getattr(state, "now", 0) or 0)
 
         tf_readings, views = ({}, {})
-        if available & self.candle_components:
+        if candles_wanted:
             last_tf = self._last_tf.get(symbol)
             if kinds is not None and "candles" not in kinds and last_tf is not None and last_tf[0] == timeframes:
                 tf_readings, views = last_tf[1], last_tf[2]
             else:
                 tf_readings, views = self._timeframe_readings(state, timeframes)
                 self._last_tf[symbol] = (dict(timeframes), tf_readings, views)
-        stream_names = available - self.candle_components
-        cache = self._stream_cache.setdefault(state.symbol, {})
-        stale = {c for c in stream_names if c not in cache or kinds is None or self.component_requires[c] & kinds}
+        cache = self._stream_cache.get(symbol)
+        if cache is None:
+            cache = self._stream_cache[symbol] = {}
+        if kinds is None:
+            stale = stream_names
+        else:
+            stale = stale_by_kinds.get(kinds)
+            if stale is None:
+                stale = stale_by_kinds[kinds] = frozenset(c for c in stream_names if self.component_requires[c] & kinds)
+            if not cache.keys() >= stream_names:
+                stale = stale | {c for c in stream_names if c not in cache}
         if stale:
             fresh = self.read_stream(state, stale)
             if (kinds is not None and "candles" not in kinds and symbol in self._last and present_same
                     and all(cache.get(c) is r for c, r in fresh.items())):
                 result = self._last[symbol][1]  # the readers handed back what they had: nothing moved
-                result.ts = int(getattr(state, "now", 0) or 0)
+                result.ts = now
                 return result
             cache.update(fresh)
         stream = {c: cache[c] for c in stream_names if c in cache}
         # nothing re-read (same reading objects, held here so identity is meaningful): reuse the result
-        inputs = (tuple(timeframes.items()), cap, frozenset(available),
-                  tuple(tf_readings.items()), tuple(sorted(stream.items())))
-        last = self._last.get(state.symbol)
+        inputs = (tuple(timeframes.items()), cap, available, tuple(tf_readings.items()), tuple(sorted(stream.items())))
+        last = self._last.get(symbol)
         if not stale and last is not None and _same(last[0], inputs):
-            last[1].ts = int(getattr(state, "now", 0) or 0)
+            last[1].ts = now
             return last[1]
         if (stale and kinds is not None and "candles" not in kinds and present_same and last is not None
                 and last[0][:3] == inputs[:3] and last[1].score is not None):
-            patched = self._patch(state, last, {c: cache[c] for c in stale}, inputs)
+            patched = self._patch(state, last, {c: cache[c] for c in stale}, inputs, now)
             if patched is not None:
                 return patched
 
@@ -351,38 +418,66 @@ class BlendedFace(Face):
         coverage = total_w / sum(self.components.values())
         parts = [coverage] + self.confidence_parts(state, views, flat)
         confidence = mean_confidence(parts)
-        rows.sort(key=lambda r: (r.score is None, -(r.weight * (r.final or 0.0))))
-        result = FaceResult(self.name, state.symbol, int(getattr(state, "now", 0) or 0), face_score, confidence, rows,
+        rows.sort(key=_table_order)
+        result = FaceResult(self.name, state.symbol, now, face_score, confidence, rows,
                             self.default_weight, f"{len(finals)}/{len(self.components)} components")
         self._last[state.symbol] = (inputs, result, coverage, flat, views)
         return result
 
-    def _patch(self, state: Any, last: tuple, fresh: dict[str, Reading], inputs: tuple) -> FaceResult | None:
+    def _patch(self, state: Any, last: tuple, fresh: dict[str, Reading], inputs: tuple, now: int) -> FaceResult | None:
         """Rebuild only the rows of re-read stream components (same availability, same timeframes);
         None when a component went from a score to n/a or back (weights change: do it in full)."""
         old, coverage, flat = last[1], last[2], dict(last[3])
         cap = inputs[1]
         rows = []
+        face_score = 0  # summed row by row in table order, exactly as before this ran per trade
         for row in old.components:
             reading = fresh.get(row.name)
             if reading is None:
                 rows.append(row)
-                continue
-            if (reading.score is None) != (row.score is None):
-                return None
-            flat[row.name] = reading
-            if reading.score is None:
-                rows.append(ComponentScore(row.name, None, 0.0, raw=reading.raw, detail=row.detail))
-                continue
-            div = clamp(0.5 * cap * reading.div, -cap, cap) if row.weight > 0 else 0.0
-            rows.append(ComponentScore(row.name, reading.score, row.weight, div=div, raw=reading.raw, detail=reading.label))
-        face_score = sum(r.weight * r.final for r in rows if r.score is not None and r.weight > 0)
+            else:
+                if (reading.score is None) != (row.score is None):
+                    return None
+                flat[row.name] = reading
+                if reading.score is None:
+                    rows.append(ComponentScore(row.name, None, 0.0, raw=reading.raw, detail=row.detail))
+                    continue
+                div = clamp(0.5 * cap * reading.div, -cap, cap) if row.weight > 0 else 0.0
+                row = ComponentScore(row.name, reading.score, row.weight, div=div, raw=reading.raw, detail=reading.label)
+                rows.append(row)
+            if row.score is not None and row.weight > 0:
+                face_score += row.weight * _final(row)
         confidence = mean_confidence([coverage] + self.confidence_parts(state, last[4], flat))
-        rows.sort(key=lambda r: (r.score is None, -(r.weight * (r.final or 0.0))))
-        result = FaceResult(self.name, state.symbol, int(getattr(state, "now", 0) or 0), face_score, confidence, rows,
-                            self.default_weight, old.reason)
+        rows.sort(key=_table_order)
+        result = FaceResult(self.name, state.symbol, now, face_score, confidence, rows, self.default_weight, old.reason)
         self._last[state.symbol] = (inputs, result, coverage, flat, last[4])
         return result
+
+
+def _final(row: ComponentScore) -> float:
+    """ComponentScore.final for a row with a score, without the property's overhead."""
+    f = row.score + row.div
+    return 0.0 if f < 0.0 else 100.0 if f > 100.0 else f
+
+
+def _table_order(row: ComponentScore) -> tuple[bool, float]:
+    """Scored rows first, by impact (weight × final) descending; n/a rows after."""
+    if row.score is None:
+        return (True, -0.0)
+    return (False, -(row.weight * (_final(row) or 0.0)))
+
+
+_ORDERS: dict[tuple, list[str]] = {}
+
+
+def _highest_first(blend_items: tuple) -> list[str]:
+    """The blend's timeframes from the longest to the shortest (timeframe_divergence's `order`)."""
+    order = _ORDERS.get(blend_items)
+    if order is None:
+        order = sorted((tf for tf, _ in blend_items), key=timeframe_ms, reverse=True)
+        if len(_ORDERS) < 64:
+            _ORDERS[blend_items] = order
+    return order
 
 
 def _same(a: tuple, b: tuple) -> bool:

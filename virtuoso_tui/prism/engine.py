@@ -131,20 +131,22 @@ class Prism:
         weights = self.weights
         avail = [n for n, r in results.items() if r.score is not None and weights[n] > 0.0]
         total = sum(weights[n] for n in avail)
-        for name, r in results.items():
-            r.weight = weights[name] / total if name in avail else 0.0
         score, confidence = None, 0.0
+        for r in results.values():
+            r.weight = 0.0
         if total > 0.0:
             score = conf = 0.0
             for n in avail:
                 r = results[n]
-                score += r.weight * (50.0 + r.confidence * (r.score - 50.0))  # effective_score, inlined
-                conf += r.weight * r.confidence
+                r.weight = w = weights[n] / total
+                score += w * (50.0 + r.confidence * (r.score - 50.0))  # effective_score, inlined
+                conf += w * r.confidence
             confidence = conf * (total / self._all_weight)
-        side = self._decide(state.symbol, score)
-        previous = self._side.get(state.symbol, "NEUTRAL")
-        self._side[state.symbol] = side
-        return Signal(state.symbol, int(state.now or 0), score, side, confidence, dict(results),
+        symbol = state.symbol
+        previous = self._side.get(symbol, "NEUTRAL")
+        side = self._decide(symbol, score)
+        self._side[symbol] = side
+        return Signal(symbol, int(state.now or 0), score, side, confidence, dict(results),
                       self._reasons(results, avail), side != previous)
 
     def _decide(self, symbol: str, score: float | None) -> SignalSide:
@@ -166,22 +168,44 @@ class Prism:
         pulls = []
         for name in avail:
             r = results[name]
+            w = r.weight
             for unit, c in self._face_pulls(r, top):
-                pts = r.weight * unit
+                pts = w * unit
                 pulls.append((abs(pts), pts, r.face, c))
-        pulls.sort(key=lambda p: p[0], reverse=True)
+        pulls.sort(key=_first, reverse=True)
         return [f"{face}.{c.name} {pts:+.1f}" + (f" ({c.detail})" if c.detail else "") for _, pts, face, c in pulls[:top]]
 
     def _face_pulls(self, r: FaceResult, top: int) -> list[tuple[float, ComponentScore]]:
         """A face's strongest component pulls per unit of face weight, cached per result object."""
-        hit = self._pulls.get((r.symbol, r.face))
+        key = (r.symbol, r.face)
+        hit = self._pulls.get(key)
         if hit is not None and hit[0] is r and hit[1] == r.confidence:
             return hit[2]
-        items = [(r.confidence * c.weight * (c.final - 50.0), c) for c in r.components if c.score is not None and c.weight > 0]
-        items.sort(key=lambda p: abs(p[0]), reverse=True)
-        pulls = items[:top]
-        self._pulls[(r.symbol, r.face)] = (r, r.confidence, pulls)
+        conf = r.confidence
+        items = []
+        for c in r.components:
+            if c.score is not None and c.weight > 0:
+                final = c.score + c.div  # ComponentScore.final, inlined: this runs on every trade
+                final = 0.0 if final < 0.0 else 100.0 if final > 100.0 else final
+                unit = conf * c.weight * (final - 50.0)
+                items.append((abs(unit), unit, c))
+        items.sort(key=_first, reverse=True)
+        pulls = [(unit, c) for _, unit, c in items[:top]]
+        self._pulls[key] = (r, conf, pulls)
         return pulls
+
+
+def _first(item: tuple) -> float:
+    return item[0]
+
+
+def _face_options(name: str, table: Any) -> dict[str, Any]:
+    """A `[prism.options.NAME]` table as plain values (nested tables, e.g. weights, as dicts)."""
+    if table is None:
+        return {}
+    if not isinstance(table, Mapping):
+        raise ValueError(f"[prism.options] {name} must be a table of the {name} face's options, got {table!r}")
+    return {k: dict(v) if isinstance(v, Mapping) else v for k, v in table.items()}
 
 
 def analyze_json(signal: Signal) -> dict[str, Any]:
@@ -207,16 +231,31 @@ def build_prism(host: Any, settings: Any) -> Prism:
     there joins with its `default_weight`; a weight naming a face no plugin provides is reported in
     `host.problems` and ignored. Timeframe blend: `[timeframes]` htf/mtf/ltf with their weights
     (a timeframe given twice adds its weights; weight 0 leaves it out). Thresholds and div_cap:
-    `[prism.signal]`, `[prism]`.
+    `[prism.signal]`, `[prism]`. Face options: `[prism.options.NAME]`, checked by the face class
+    (`Face.check_options`) before it is built: an unknown or bad option raises ValueError naming the
+    table and the key (one clear error, not a plugin quietly marked failed); a table naming a face no
+    plugin provides is reported in `host.problems` and ignored, like a weight.
     """
     cfg = settings.prism
+    options = dict(getattr(cfg, "options", None) or {})
     faces: list[Face] = []
     for name, (plugin, item) in host.registry("virtuoso_faces", dict(cfg.faces)).items():
+        given = _face_options(name, options.pop(name, None))
         if isinstance(item, type):
-            ok, item = host.guard(plugin, f"face {name!r}", item, {})
+            try:
+                item.check_options(given)
+            except ValueError as exc:
+                raise ValueError(f"[prism.options.{name}] {exc}") from None
+            ok, item = host.guard(plugin, f"face {name!r}", item, given)
             if not ok:
                 continue
+        elif given:
+            raise ValueError(f"[prism.options.{name}]: the {name} face comes ready-built from plugin {plugin!r} "
+                             "and takes no options from the config")
         faces.append(item)
+    for name in options:
+        if hasattr(host, "problems"):
+            host.problems.append(f"[prism.options.{name}]: no loaded plugin provides a face {name!r}; ignored")
     loaded = {f.name for f in faces}
     weights = {}
     for name, w in dict(cfg.weights).items():

@@ -4,10 +4,14 @@ A face scores one symbol's MarketState per timeframe. Each component score is DI
 (0 strongly bearish, 50 neutral, 100 strongly bullish), or None when its data is missing (shown as
 n/a, weight renormalised away). Non-directional measures (spread, depth, volatility level) feed the
 face's confidence (0-1), never its direction. Each component keeps its raw values for the DIV table.
+A face declares the options it takes (`option_defaults`); `[prism.options.NAME]` in virtuoso.toml
+sets them per face and `check_options` turns a wrong one into one error naming the face and the key.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -88,8 +92,45 @@ class Face:
     #: "long_short". A face whose every component lacks data is n/a.
     requires: ClassVar[frozenset[str]] = frozenset()
 
+    #: the options this face takes, name -> default; `[prism.options.NAME]` in virtuoso.toml sets them
+    #: per face (checked by `check_options`). A face that declares none takes none from the config.
+    option_defaults: ClassVar[dict[str, Any]] = {}
+    #: smallest value of a numeric option where 0+ is not enough (a period of 1 has no meaning)
+    option_minimums: ClassVar[dict[str, float]] = {}
+    #: options every face of this class takes beyond its own: div_cap, which the Prism hands to all
+    #: (a face's own table may set it for that face alone)
+    common_options: ClassVar[frozenset[str]] = frozenset({"div_cap"})
+
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """`options` validated against `option_defaults`: a plain dict, or ValueError naming this face
+        and the offending key. A value must have its default's type (an int where a float is
+        expected is fine); numbers must be finite and > 0; a None default means "off or a number > 0"."""
+        out: dict[str, Any] = {}
+        for key, value in options.items():
+            if key in cls.common_options:
+                out[key] = cls._common_option(key, value)
+                continue
+            if key not in cls.option_defaults:
+                known = ", ".join(sorted(set(cls.option_defaults) | cls.common_options)) or "none"
+                raise ValueError(f"face {cls.name!r} has no option {key!r} (its options: {known})")
+            out[key] = value = _checked(cls.name, key, value, cls.option_defaults[key])
+            low = cls.option_minimums.get(key)
+            if low is not None and value is not None and value < low:
+                raise ValueError(f"face {cls.name!r} option {key!r} must be >= {low:g}, got {value!r}")
+        return out
+
+    @classmethod
+    def _common_option(cls, key: str, value: Any) -> Any:
+        """A `common_options` value checked (div_cap: points >= 0); subclasses add their own."""
+        if key == "div_cap":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"face {cls.name!r} option 'div_cap' must be a number >= 0, got {value!r}")
+            return float(value)
+        return value
 
     def score(self, state: MarketState, timeframes: dict[str, float], touched: frozenset[str] | None = None) -> FaceResult:
         """Score `state` over `timeframes` (name -> blend weight, e.g. {"4h": .4, "15m": .35, "5m": .25}).
@@ -101,3 +142,29 @@ class Face:
         scores in [0, 100] or None and confidence in [0, 1]; anything else is reported as its error.
         """
         raise NotImplementedError
+
+
+def _checked(face: str, key: str, value: Any, default: Any) -> Any:
+    """One option value checked against its default (see Face.check_options)."""
+    where = f"face {face!r} option {key!r}"
+    if isinstance(default, bool) or isinstance(value, bool):
+        if not (isinstance(default, bool) and isinstance(value, bool)):
+            raise ValueError(f"{where} must be {'true or false' if isinstance(default, bool) else 'a number'}, got {value!r}")
+        return value
+    if isinstance(default, Mapping):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{where} must be a table, got {value!r}")
+        return dict(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{where} must be a string, got {value!r}")
+        return value
+    if default is None and value is None:
+        return None
+    number = (int,) if isinstance(default, int) else (int, float)
+    if not isinstance(value, number):
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise ValueError(f"{where} must be {kind}, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{where} must be > 0, got {value!r}")
+    return value if isinstance(default, int) else float(value)

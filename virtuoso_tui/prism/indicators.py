@@ -65,20 +65,21 @@ def value_area(price: np.ndarray, volume: np.ndarray, bins: int = 40, share: flo
     profile = np.bincount(idx, weights=volume, minlength=bins)
     poc = int(profile.argmax())
     need = share * float(profile.sum())
+    bars = profile.tolist()  # the walk below is scalar: plain floats are several times cheaper
     top = bottom = poc
-    held = float(profile[poc])
+    held = bars[poc]
     while held < need and (top < bins - 1 or bottom > 0):
-        up = profile[top + 1] if top < bins - 1 else -1.0
-        down = profile[bottom - 1] if bottom > 0 else -1.0
+        up = bars[top + 1] if top < bins - 1 else -1.0
+        down = bars[bottom - 1] if bottom > 0 else -1.0
         if up > down:
             top += 1
-            held += float(up)
+            held += up
         elif down > up:
             bottom -= 1
-            held += float(down)
+            held += down
         else:  # a tie grows both sides, so the result does not depend on which way prices point
             top, bottom = top + 1, bottom - 1
-            held += float(up) + float(down)
+            held += up + down
     return lo + (poc + 0.5) * width, lo + (top + 1) * width, lo + bottom * width
 
 
@@ -122,13 +123,17 @@ def band_depth_ratio(bid_logp: np.ndarray, bid_size: np.ndarray, ask_logp: np.nd
 
     Per band: (bid - ask) / (bid + ask) of the base size whose log distance from mid is within the band
     (bps = 10,000 × ln distance). The mean over bands is in [-1, 1]; an empty band counts 0.
+    Levels come best-first (bids descending, asks ascending, as OrderBook holds them), so the levels
+    within a band are a leading run of each side: found by binary search, summed as the same slice.
     """
+    reach = np.array([bps * 1e-4 for bps in bands_bps])
+    nb = np.searchsorted(mid_log - bid_logp, reach, side="right").tolist()
+    na = np.searchsorted(ask_logp - mid_log, reach, side="right").tolist()
     per_band = []
     total = 0.0
-    for bps in bands_bps:
-        reach = bps * 1e-4
-        b = float(bid_size[mid_log - bid_logp <= reach].sum())
-        a = float(ask_size[ask_logp - mid_log <= reach].sum())
+    for kb, ka in zip(nb, na, strict=True):
+        b = float(bid_size[:kb].sum())
+        a = float(ask_size[:ka].sum())
         per_band.append((b, a))
         total += (b - a) / (b + a) if b + a > 0 else 0.0
     return total / len(bands_bps), per_band
@@ -178,9 +183,9 @@ def order_blocks(open_: np.ndarray, close: np.ndarray, high: np.ndarray, low: np
     start = max(0, n - lookback)
     c = close[start:]
     move = c[span:] - c[:-span]  # move after bar i over the next `span` bars, i = 0..len-span-1
-    body = (close - open_)[start:start + move.shape[0]]
-    bull = np.flatnonzero((move >= impulse_atr * atr) & (body < 0))
-    bear = np.flatnonzero((move <= -impulse_atr * atr) & (body > 0))
+    body = close[start:start + move.shape[0]] - open_[start:start + move.shape[0]]
+    bull = ((move >= impulse_atr * atr) & (body < 0)).nonzero()[0]
+    bear = ((move <= -impulse_atr * atr) & (body > 0)).nonzero()[0]
     bull_zone = (float(low[start + bull[-1]]), float(high[start + bull[-1]])) if bull.shape[0] else None
     bear_zone = (float(low[start + bear[-1]]), float(high[start + bear[-1]])) if bear.shape[0] else None
     return bull_zone, bear_zone
