@@ -363,3 +363,14 @@ def test_dump_reads_back_and_locator_finds_every_key(data):
     lines = text.splitlines()
     for path, _ in _leaves(data):
         assert lines[found[path] - 1].startswith(cfg.dotted(path[-1:]) + " = ")
+
+
+def test_quick_size_must_be_an_order_size(tmp_path):
+    path = tmp_path / "virtuoso.toml"
+    path.write_text('[ui]\nquick_size = "lots"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == "ui.quick_size" and err.value.line == 2
+    assert str(err.value).startswith(f"{path}:2: ui.quick_size is not an order size (")
+    path.write_text('[ui]\nquick_size = "0.5%"\n')
+    assert load_config(path).ui.quick_size == "0.5%"

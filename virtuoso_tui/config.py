@@ -309,6 +309,7 @@ class StorageSettings:
 class UiSettings:
     theme: str = _field("str", "dark")
     fps: int = _int(10, ge=1, le=60)
+    quick_size: str = _field("str", "$100")  # size of the b/s quick orders, in the command language
     keys: Table = _field("strmap", {})
 
 
@@ -772,6 +773,12 @@ def _validate(s: Settings, b: _Builder, raw: dict[str, Any]) -> None:
             raise b.error(("timeframes", name), f"({value}) must be a whole number of "
                           f"timeframes.base candles ({tf.base})")
         previous = name
+    from virtuoso_tui.trading.commands import CommandError, parse_size
+
+    try:
+        parse_size(s.ui.quick_size.strip())
+    except CommandError as exc:
+        raise b.error(("ui", "quick_size"), f"is not an order size ({exc})") from None
     if TIMEFRAMES[s.strategy.timeframe] % base_ms:
         raise b.error(("strategy", "timeframe"), f"({s.strategy.timeframe}) must be a whole number of "
                       f"timeframes.base candles ({tf.base})")
