@@ -102,6 +102,34 @@ def test_plugin_raising_everywhere_leaves_the_engine_running(bad_dir):
     assert "rule cannot be built" in info.error or "blew up" in info.error
 
 
+def test_a_face_that_raises_is_reported_against_its_plugin(tmp_path):
+    (tmp_path / "moody.py").write_text(textwrap.dedent('''
+        from virtuoso_tui import hookimpl
+        from virtuoso_tui.api import Face
+
+        class Moody(Face):
+            name = "moody"
+            default_weight = 0.1
+            components = {"mood": 1.0}
+            requires = frozenset({"trades"})
+
+            def score(self, state, timeframes, touched=None):
+                raise ArithmeticError("no mood today")
+
+        @hookimpl
+        def virtuoso_faces(config):
+            return [Moody]
+    '''))
+    rt = build_runtime(load_config(), speed=0, db_path="", seed=5, plugins_dirs=[tmp_path], with_trading=False)
+    signals = []
+    rt.bus.subscribe("signal", lambda _t, s: signals.append(s))
+    asyncio.run(rt.engine.run(market_seconds=30))
+    assert rt.host.infos["moody"].status == "failed"
+    assert rt.host.infos["moody"].error == "face 'moody' raised ArithmeticError: no mood today"
+    assert signals and all(s.faces["moody"].score is None for s in signals)
+    assert signals[-1].score is not None
+
+
 def test_market_clock_is_the_sources_time():
     rt = build_runtime(load_config(), speed=0, db_path="", seed=5, warm_up=False, with_trading=False)
     asyncio.run(rt.engine.run(market_seconds=90))

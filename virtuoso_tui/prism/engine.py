@@ -21,7 +21,7 @@ publishes the returned Signal as a "signal" event.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from virtuoso_tui.model.market import timeframe_ms
@@ -81,6 +81,8 @@ class Prism:
         self._results: dict[str, dict[str, FaceResult]] = {}
         self._side: dict[str, SignalSide] = {}
         self.errors: dict[str, str] = {}
+        #: called once per face with its first error (the runtime reports it against the face's plugin)
+        self.on_error: Callable[[str, str], None] | None = None
         self._pulls: dict[tuple[str, str], tuple[FaceResult, float, list[tuple[float, ComponentScore]]]] = {}
 
     # -- scoring ---------------------------------------------------------------------------------
@@ -101,7 +103,10 @@ class Prism:
             self.errors.pop(face.name, None)
             return result
         except Exception as exc:  # a failing face is isolated and shown n/a, never fatal
+            first = face.name not in self.errors
             self.errors[face.name] = f"{type(exc).__name__}: {exc}"
+            if first and self.on_error is not None:
+                self.on_error(face.name, self.errors[face.name])
             return FaceResult(face.name, state.symbol, int(state.now or 0), None, 0.0, [], 0.0, f"n/a: error {exc}")
 
     def evaluate(self, state: Any) -> Signal:
@@ -239,6 +244,7 @@ def build_prism(host: Any, settings: Any) -> Prism:
     cfg = settings.prism
     options = dict(getattr(cfg, "options", None) or {})
     faces: list[Face] = []
+    owners: list[str] = []
     for name, (plugin, item) in host.registry("virtuoso_faces", dict(cfg.faces)).items():
         given = _face_options(name, options.pop(name, None))
         if isinstance(item, type):
@@ -253,6 +259,7 @@ def build_prism(host: Any, settings: Any) -> Prism:
             raise ValueError(f"[prism.options.{name}]: the {name} face comes ready-built from plugin {plugin!r} "
                              "and takes no options from the config")
         faces.append(item)
+        owners.append(plugin)
     for name in options:
         if hasattr(host, "problems"):
             host.problems.append(f"[prism.options.{name}]: no loaded plugin provides a face {name!r}; ignored")
@@ -269,4 +276,9 @@ def build_prism(host: Any, settings: Any) -> Prism:
         if w > 0:
             blend[name] = blend.get(name, 0.0) + w
     sig = cfg.signal
-    return Prism(faces, weights, blend, sig.long_threshold, sig.short_threshold, sig.hysteresis, cfg.div_cap)
+    prism = Prism(faces, weights, blend, sig.long_threshold, sig.short_threshold, sig.hysteresis, cfg.div_cap)
+    owner = {face.name: plugin for face, plugin in zip(faces, owners, strict=True)}
+    if hasattr(host, "mark_failed"):
+        # a face that raises is shown n/a and keeps being asked (it may recover); its plugin is reported
+        prism.on_error = lambda face, error: host.mark_failed(owner[face], f"face {face!r} raised {error}")
+    return prism
