@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+
 def _themes_dir() -> Path:
     """Where the shipped themes are: the repository's themes/ (a source checkout or editable install),
     else <prefix>/share/virtuoso/themes, where a wheel install puts them (pyproject data-files)."""
