@@ -19,6 +19,7 @@ headless: $(STAMP)
 	$(BIN)/virtuoso --no-ui --source sim $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 -q $(ARGS)
 
 bench: $(STAMP)
