@@ -90,15 +90,15 @@ def test_unreadable_trades_file(tmp_path):
         trades_from_file(bad, "X/Y")
 
 
-def test_simulated_market_candles_and_full_replay_agree():
+def test_simulated_market_tick_candles_and_full_replay_agree():
     pytest.importorskip("virtuoso_sim")
-    from virtuoso_tui.backtest.data import from_sim, sim_events
+    from virtuoso_tui.backtest.data import from_sim_ticks, sim_events
     from virtuoso_tui.backtest.runner import run_recorded
 
-    candles = from_sim("BTC/USDT", "1m", bars=90, seed=3)
-    again = from_sim("BTC/USDT", "1m", bars=90, seed=3)
+    candles = from_sim_ticks("BTC/USDT", "1m", bars=90, seed=3)
+    again = from_sim_ticks("BTC/USDT", "1m", bars=90, seed=3)
     np.testing.assert_array_equal(candles.close, again.close)       # seeded: identical
-    assert not np.array_equal(candles.close, from_sim("BTC/USDT", "1m", bars=90, seed=4).close)
+    assert not np.array_equal(candles.close, from_sim_ticks("BTC/USDT", "1m", bars=90, seed=4).close)
     rec = run_recorded(sim_events("BTC/USDT", 90 * 60, seed=3), SmaCross, {"fast": 3, "slow": 8},
                        symbol="BTC/USDT", timeframe="1m", fee=0.0005)
     # MarketState drops the partial first minute and leaves the last one forming

@@ -1,5 +1,11 @@
 """Candles in: files in the layouts found in ../shared/data, the SQLite store, and the simulated market.
 
+The simulated market comes two ways: `from_sim` draws candles from the sim's candle-level model
+(virtuoso_sim.history, vectorised: thousands of candles in milliseconds; optionally at a base timeframe
+folded up, so all timeframes show one market), and `sim_events` streams the tick-level market's records
+(trades, books, funding ...) lazily for recording backtests (`--events`), with `from_sim_ticks` folding
+that stream into candles in bounded memory.
+
 Every loader returns `Candles`: numpy columns (ts int64 ms UTC of the candle's OPEN, float64 open, high,
 low, close, volume) sorted by time, plus the `DataWarning`s found on the way. Gaps and duplicate
 timestamps are reported, never filled: a duplicate keeps its first row, a gap stays a gap, a row whose
@@ -21,9 +27,12 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -352,9 +361,11 @@ def from_candle_records(records, *, symbol: str = "", timeframe: str = "", sourc
     return from_arrays(ts, cols, symbol=symbol, timeframe=timeframe, source=source)
 
 
-def sim_events(symbol: str, seconds: float, *, seed: int = 7):
+def sim_events(symbol: str, seconds: float, *, seed: int = 7) -> Iterator[Any]:
     """The seeded simulated market's records (trades, book, tickers, funding ...) for `seconds` of
-    market time: an iterator for replay.run_recording. DataError when virtuoso_sim is missing."""
+    market time, streamed: a generator drawing each 100 ms step only when it is read, so a consumer
+    (replay.run_recording, `from_sim_ticks`) holds what it keeps and never the whole session.
+    DataError when virtuoso_sim is missing or cannot run the symbol."""
     try:
         from virtuoso_sim import SimMarket
     except ImportError as exc:
@@ -366,22 +377,95 @@ def sim_events(symbol: str, seconds: float, *, seed: int = 7):
     return market.run(seconds)
 
 
-def from_sim(symbol: str, timeframe: str, *, bars: int = 1000, seed: int = 7) -> Candles:
-    """Candles of the seeded simulated market (plugins/virtuoso_sim): its trades over `bars` periods
-    folded into `timeframe` candles (market/candles.candles_from_trades). Identical arguments give
-    identical candles. A period without trades has no candle (reported as a gap)."""
+def from_sim(symbol: str, timeframe: str, *, bars: int = 1000, seed: int = 7, base: str | None = None,
+             end_ts: int | None = None, price: float | None = None) -> Candles:
+    """`bars` closed candles of the seeded simulated market from its candle-level model
+    (virtuoso_sim.history: regimes, GARCH volatility, fat tails and jumps drawn per candle, vectorised;
+    thousands of candles in milliseconds), ending at `end_ts` (ms; default the live sim's start).
+
+    base: draw the history at this lower timeframe and aggregate it to `timeframe`
+    (market/candles.resample, whole buckets only), so every timeframe built on one base shows the same
+    market (a 1h run's candles are exactly the 15m run's candles folded by four). None draws `timeframe`
+    directly. Identical arguments give identical candles. DataError when virtuoso_sim is missing or the
+    arguments are refused. `from_sim_ticks` builds candles from the tick-level market instead.
+    """
+    from virtuoso_tui.model import timeframe_ms
+
+    try:
+        from virtuoso_sim import history
+    except ImportError as exc:
+        raise DataError("the simulated market (virtuoso_sim) is not installed") from exc
+    period = timeframe_ms(timeframe)
+    draw_tf, ratio = timeframe, 1
+    if base is not None and base != timeframe:
+        base_ms = timeframe_ms(base)
+        if base_ms > period or period % base_ms:
+            raise DataError(f"the sim base timeframe {base} must divide {timeframe}")
+        draw_tf, ratio = base, period // base_ms
+    if end_ts is None:
+        from virtuoso_sim.profiles import DEFAULT_START_TS
+
+        end_ts = DEFAULT_START_TS
+    # end on a `timeframe` boundary, so the base candles fill whole buckets and none is dropped
+    end_ts = int(end_ts) - int(end_ts) % period
+    try:
+        raw = history(symbol, draw_tf, bars * ratio if isinstance(bars, int) else bars, seed, end_ts, price)
+    except ValueError as exc:
+        raise DataError(f"the simulated market cannot draw {bars!r} {timeframe} candles of {symbol!r}: {exc}") \
+            from exc
+    if ratio > 1:
+        from virtuoso_tui.market.candles import resample
+
+        raw = resample(raw["ts"], raw["open"], raw["high"], raw["low"], raw["close"], raw["volume"], period,
+                       from_ms=timeframe_ms(draw_tf))
+    where = f"sim(seed={seed}" + (f", base={base})" if ratio > 1 else ")")
+    return from_arrays(raw["ts"], raw, symbol=symbol, timeframe=timeframe, source=where)
+
+
+#: Trades gathered before the completed candles among them are folded (bounds from_sim_ticks' memory
+#: to one chunk plus the trades of one candle period).
+TICK_CHUNK = 65_536
+
+
+def from_sim_ticks(symbol: str, timeframe: str, *, bars: int = 1000, seed: int = 7) -> Candles:
+    """Candles folded from the tick-level simulated market's trades over `bars` periods of market time
+    (market/candles.candles_from_trades), streamed: trades are read from `sim_events` in chunks and every
+    candle is folded from all its trades at once, so the result equals folding the whole session in one
+    call while memory stays at one chunk plus one period's trades. Slow (the order book is stepped every
+    100 ms): `from_sim` is the way to get many candles; this one matches a `--events` replay of the same
+    seed candle for candle. A period without trades has no candle (reported as a gap)."""
     from virtuoso_tui.market.candles import candles_from_trades
     from virtuoso_tui.model import Trade, timeframe_ms
 
     period = timeframe_ms(timeframe)
-    trades = [e for e in sim_events(symbol, bars * period / 1000.0, seed=seed) if type(e) is Trade]
-    if not trades:
+    parts: list[dict[str, np.ndarray]] = []
+    t_ts: list[int] = []
+    t_px: list[float] = []
+    t_amt: list[float] = []
+
+    def fold(upto: int) -> None:
+        """Fold the first `upto` gathered trades (whole candles) and drop them."""
+        parts.append(candles_from_trades(np.array(t_ts[:upto], dtype=np.int64), np.array(t_px[:upto]),
+                                         np.array(t_amt[:upto]), None, period))
+        del t_ts[:upto], t_px[:upto], t_amt[:upto]
+
+    for event in sim_events(symbol, bars * period / 1000.0, seed=seed):
+        if type(event) is not Trade:
+            continue
+        t_ts.append(event.ts)
+        t_px.append(event.price)
+        t_amt.append(event.amount)
+        if len(t_ts) >= TICK_CHUNK:
+            last_bucket = t_ts[-1] - t_ts[-1] % period
+            cut = bisect_left(t_ts, last_bucket)   # trades of the newest candle wait for the rest of it
+            if cut:
+                fold(cut)
+    if t_ts:
+        fold(len(t_ts))
+    if not parts:
         raise DataError(f"the simulated market produced no {symbol} trades")
-    ts = np.array([t.ts for t in trades], dtype=np.int64)
-    side = np.array([1 if t.side == "buy" else (-1 if t.side == "sell" else 0) for t in trades], dtype=np.int8)
-    raw = candles_from_trades(ts, np.array([t.price for t in trades]), np.array([t.amount for t in trades]),
-                              side, period)
-    return from_arrays(raw["ts"], raw, symbol=symbol, timeframe=timeframe, source=f"sim(seed={seed})")
+    raw = {k: np.concatenate([p[k] for p in parts]) for k in ("ts", *PRICE_COLUMNS, "volume")}
+    return from_arrays(raw["ts"], raw, symbol=symbol, timeframe=timeframe, source=f"sim-ticks(seed={seed})")
 
 
 def load_funding(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

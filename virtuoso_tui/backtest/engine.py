@@ -1,8 +1,11 @@
 """The event-driven backtester: a replay clock drives the live pieces over recorded candles.
 
 For every bar, in the order live trading sees it:
-  1. the bar OPENS: funding settled since the previous bar is paid, then the broker fills the orders
-     pending from the previous close (the "next event": the open price, with slippage and fees);
+  1. the bar OPENS: funding settled since the previous bar is paid and goes into the market state as
+     a settled Funding record (so the faces that read funding score, as on a recording; funding settled
+     before the first bar is history the state holds from the start, never paid), then the broker fills
+     the orders pending from the previous close (the "next event": the open price, with slippage and
+     fees);
   2. the bar CLOSES: the candle goes into the market state the strategy reads (the shared MarketState
      with `feed="market"`, or a zero-copy replay view of the arrays with `feed="replay"`, which shows
      exactly the candles closed so far and nothing later);
@@ -32,7 +35,8 @@ import numpy as np
 
 from virtuoso_tui.backtest.broker import Broker, CandleBroker, SlippageModel, TradeLedger
 from virtuoso_tui.backtest.data import Candles
-from virtuoso_tui.model import Candle, Fill, OrderIntent, Position, timeframe_ms
+from virtuoso_tui.market.series import TimeSeries
+from virtuoso_tui.model import Candle, Fill, Funding, OrderIntent, Position, timeframe_ms
 from virtuoso_tui.trading.strategy import Strategy, StrategyContext
 
 
@@ -77,13 +81,20 @@ class ReplaySeries:
 
 
 class ReplayState:
-    """The candle-only part of MarketState's read API over a replay: `candles[tf]`, last_price, now, has."""
+    """The candle part of MarketState's read API over a replay: `candles[tf]`, last_price, now, has;
+    plus `funding`, a TimeSeries (rate, mark, settled) as MarketState keeps it, filled by the engine
+    with the settled funding known so far (`has("funding")` once one arrived)."""
 
-    def __init__(self, candles: Candles, timeframe: str) -> None:
+    def __init__(self, candles: Candles, timeframe: str, capacity: int = 1000) -> None:
         self.symbol = candles.symbol
         self.series = ReplaySeries(candles, timeframe)
         self.candles = {timeframe: self.series}
         self._period = timeframe_ms(timeframe)
+        self.funding = TimeSeries(("rate", "mark", "settled"), capacity)
+
+    def apply_funding(self, ts: int, rate: float, mark: float | None) -> None:
+        """A settled funding rate (fraction per interval) observed at `ts` ms, marked at `mark`."""
+        self.funding.append(ts, rate=rate, mark=mark, settled=1.0)
 
     @property
     def last_price(self) -> float | None:
@@ -97,6 +108,8 @@ class ReplayState:
         return s._ts.item(s.total - 1) + self._period if s.total else None
 
     def has(self, kind: str) -> bool:
+        if kind == "funding":
+            return len(self.funding) > 0
         return self.series.total > 0 and kind in ("candles", f"candles:{self.series.timeframe}")
 
 
@@ -173,7 +186,9 @@ def run_events(candles: Candles, strategy: Strategy, *, timeframe: str | None = 
 
     feed: "replay" (zero-copy view, fastest) or "market" (the shared MarketState, as live).
     funding: (ts int64 ms, rate fraction per interval) of settled funding, paid at the first bar
-    opening at or after each funding time, marked at that open. broker: defaults to a CandleBroker with
+    opening at or after each funding time, marked at that open, and applied to the state at that open
+    (the strategy's faces read it from the close of that bar on); rates before the first bar are put in
+    the state before it (the newest `state_capacity`), unpaid. broker: defaults to a CandleBroker with
     `capital`, `fee` and `slippage`.
     """
     tf = timeframe or candles.timeframe
@@ -190,8 +205,9 @@ def run_events(candles: Candles, strategy: Strategy, *, timeframe: str | None = 
     fills: list[Fill] = []
     decisions: list[tuple[int, tuple]] = []
     if feed == "replay":
-        state: Any = ReplayState(candles, tf)
+        state: Any = ReplayState(candles, tf, capacity=state_capacity)
         series = state.series
+        note_funding = state.apply_funding
         push = None
         ctx: StrategyContext = ReplayContext(symbol, tf, None, state, broker.position, None, capital)
     elif feed == "market":
@@ -206,6 +222,9 @@ def run_events(candles: Candles, strategy: Strategy, *, timeframe: str | None = 
             state.apply(Candle(symbol, tf, ts_l[i], open_l[i], hi_l[i], lo_l[i], close_l[i], vol_l[i]))
 
         ctx = StrategyContext(symbol, tf, 0, state, broker.position, capital, capital)
+
+        def note_funding(ts: int, rate: float, mark: float | None) -> None:
+            state.apply(Funding(symbol, ts, rate, mark=mark, settled=True))
     else:
         raise ValueError(f"unknown feed {feed!r} (replay or market)")
     # settled funding k is paid at the open of the first bar opening at or after its time: bar f_bar[k]
@@ -216,6 +235,11 @@ def run_events(candles: Candles, strategy: Strategy, *, timeframe: str | None = 
     if funding is not None and n:
         f_ts_a = np.asarray(funding[0], dtype=np.int64)
         keep = f_ts_a >= ts_a[0]
+        # settled before the data starts: not paid by this run, but history the state already knows
+        before = np.flatnonzero(~keep)[-state_capacity:].tolist()
+        rates = np.asarray(funding[1], dtype=np.float64)
+        for k in before:
+            note_funding(f_ts_a.item(k), rates.item(k), None)
         f_ts = f_ts_a[keep].tolist()
         f_rate = np.asarray(funding[1], dtype=np.float64)[keep].tolist()
         f_bar = np.searchsorted(ts_a, f_ts_a[keep], side="left").tolist()
@@ -241,6 +265,7 @@ def run_events(candles: Candles, strategy: Strategy, *, timeframe: str | None = 
             mark = open_a.item(i)
             while f_due <= total:
                 paid = broker.on_funding(f_ts[f_next], f_rate[f_next], mark)
+                note_funding(f_ts[f_next], f_rate[f_next], mark)
                 ledger.on_funding(paid)
                 funding_paid += paid
                 f_next += 1

@@ -1,5 +1,6 @@
 """Prebuilt rich Text for the console's hot panels: header, watchlist, candle chart, prism gauges,
-order book ladder, trades tape, positions/orders and the log.
+order book ladder, trades tape, positions/orders and the log; and the backtest screen's whole-run equity
+and drawdown curves.
 
 Pure functions of plain values (numpy arrays, model records, a Palette): no Textual, no engine, no
 computation beyond layout, so they are cheap to call ten times a second and easy to test. The widgets in
@@ -248,6 +249,81 @@ def _time_axis(ts: np.ndarray, pad: int, n: int, palette: Palette) -> Text:
     if n < len(first) + len(last) + 1:
         return Text(" " * (pad + n - len(last)) + last, style=palette.dim)
     return Text(" " * pad + first + " " * (n - len(first) - len(last)) + last, style=palette.dim)
+
+
+# ---------------------------------------------------------------------------- backtest curves
+def curve_bins(n: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split `n` points into min(n, cols) consecutive, near-equal bins: (first index, last index) of
+    each, so a whole run fits a panel `cols` wide (one bin per column; with n <= cols, one point each)."""
+    k = min(n, max(cols, 0))
+    if k < 1:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    first = (np.arange(k, dtype=np.int64) * n) // k
+    return first, np.append(first[1:], n) - 1
+
+
+def render_equity_curve(ts: np.ndarray, equity: np.ndarray, *, width: int, height: int,
+                        palette: Palette) -> Text:
+    """A backtest's WHOLE equity curve (quote currency) as a line, one column per bin of bars showing the
+    bin's last value (so the newest value is the last bar's), the value axis on the right with the final
+    equity marked, and the first and last bar's times below. An empty curve gives a one-line note."""
+    equity = np.asarray(equity, dtype=np.float64)
+    first, last = curve_bins(len(equity), width - 11)
+    if not len(first):
+        return Text("no equity curve stored for this run", style=palette.dim)
+    values = equity[last]
+    times = np.asarray(ts, dtype=np.int64)[last].copy()
+    times[0] = int(ts[0])       # the axis starts at the run's first bar, not the first bin's end
+    return render_chart(values, values, values, values, width=width, height=height, palette=palette, line=True,
+                        ts=times)
+
+
+def render_drawdown_curve(ts: np.ndarray, equity: np.ndarray, *, width: int, height: int,
+                          palette: Palette) -> Text:
+    """Drawdown below the running peak of `equity` (percent, 0 at a new high) as bars hanging from the
+    0% line, one column per bin of bars showing the bin's DEEPEST drawdown (so the maximum drawdown is
+    always drawn); the axis runs from 0% down to minus the maximum drawdown, times below. A curve that
+    never falls draws only the 0% line; an empty curve gives a one-line note."""
+    equity = np.asarray(equity, dtype=np.float64)
+    first, _ = curve_bins(len(equity), width - 11)
+    time_axis = height >= 4
+    rows = height - 1 if time_axis else height
+    if not len(first) or rows < 2:
+        return Text("no equity curve stored for this run", style=palette.dim)
+    peak = np.maximum.accumulate(equity)
+    dd = np.where(peak > 0, 1.0 - equity / np.where(peak > 0, peak, 1.0), 0.0)
+    deepest = np.maximum.reduceat(dd, first)
+    depth = float(deepest.max())
+    n = len(first)
+    # row 0 is the 0% line; a column's bar hangs from row 1 down to the row of its bin's deepest
+    # drawdown (rounded up, so any drawdown shows and only the maximum reaches the bottom row's level)
+    reach = np.ceil(deepest / depth * (rows - 1) - 1e-9).astype(int) if depth > 0 else np.zeros(n, dtype=int)
+    labels = {0: " 0.00%"}
+    if depth > 0:
+        labels[rows - 1] = f"-{depth * 100:.2f}%"
+        if rows >= 5:
+            mid = (rows - 1) // 2
+            labels[mid] = f"-{depth * 100 * mid / (rows - 1):.2f}%"
+    out = Text()
+    pad = " " * (width - 11 - n)
+    for r in range(rows):
+        out.append(pad)
+        line = "─" * n if r == 0 else "".join("█" if r <= reach[i] else " " for i in range(n))
+        # colour runs: bars in the falling colour, the untouched 0% line dim
+        run_start = 0
+        for i in range(1, n + 1):
+            if i == n or (line[i] == "█") != (line[run_start] == "█"):
+                out.append(line[run_start:i], style=palette.down if line[run_start] == "█" else palette.dim)
+                run_start = i
+        if r in labels:
+            out.append(f" {labels[r]:>10}", style=palette.dim)
+        if r < rows - 1:
+            out.append("\n")
+    if time_axis:
+        times = np.asarray(ts, dtype=np.int64)
+        out.append("\n")
+        out.append_text(_time_axis(np.array([times[0], times[-1]]), len(pad), n, palette))
+    return out
 
 
 # ---------------------------------------------------------------------------- prism gauges
