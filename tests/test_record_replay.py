@@ -68,7 +68,7 @@ async def test_record_binance_then_replay_reproduces_book_and_candles(tmp_path):
     assert rt.engine.stopped_reason == "source ended"
     for vid, sym in FUT.items():
         book, ref = rt.engine.states[sym].book, tape.books[vid]
-        assert book.valid and book.sequence == ref.sequence
+        assert book.valid and book.sequence == ref.sequence, (book.reason, book.sequence, ref.sequence)
         # MarketState keeps the best 500 levels a side, so levels deleted near the top are not
         # refilled from below: the top 200 (the faces read 50) must equal the venue's exactly
         assert [tuple(x) for x in book.bids(200).tolist()] == sorted(ref.bids.items(), reverse=True)[:200]

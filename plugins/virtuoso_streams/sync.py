@@ -145,11 +145,15 @@ class BinanceDepthSync:
 
     def on_snapshot(self, snap: BinanceDepthSnapshot, ts: int) -> SyncResult:
         """Apply a REST snapshot to the buffered diffs. The BookSnapshot record is stamped with the
-        snapshot's own time (futures send E/T), else the newest buffered event's exchange time (the
-        stream's clock, so a replay orders it right), else `ts` (ms)."""
+        snapshot's own time (futures send E/T), else on the stream's clock: the time of the first
+        buffered diff it precedes (or of the newest diff it already contains), else `ts` (ms). A replay
+        orders records by time, so a snapshot stamped after diffs it precedes would replay them first,
+        drop them as stale, and open a gap."""
         last = snap.lastUpdateId
-        stamp = snap.T or snap.E or max((d.T or d.E for d in self.buffer), default=0) or ts
         pending = [d for d in self.buffer if d.u > last]
+        stamp = (snap.T or snap.E
+                 or (min(d.T or d.E for d in pending) if pending else max((d.T or d.E for d in self.buffer), default=0))
+                 or ts)
         if pending:
             first = pending[0]
             straddles = (first.pu is not None and first.pu <= last) if self.futures else first.U <= last + 1
