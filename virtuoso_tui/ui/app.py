@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -282,9 +283,15 @@ class VirtuosoApp(App[int]):
         if series is None or len(series) == 0:
             panel.show(Text(f"waiting for {self.timeframe} candles…", style=self.palette.dim))
             return
-        panel.show(render.render_chart(series.open, series.high, series.low, series.close,
-                                       width=panel.size.width, height=panel.size.height, palette=self.palette,
-                                       side=getattr(signal, "side", None), line=self.line_chart, ts=series.ts))
+        o, h, lo, c, ts = series.open, series.high, series.low, series.close, series.ts
+        forming = series.forming
+        if forming is not None:  # the candle still forming is the one a trader watches
+            o, h, lo, c = (np.append(a, v) for a, v in ((o, forming.open), (h, forming.high), (lo, forming.low),
+                                                         (c, forming.close)))
+            ts = np.append(ts, forming.ts)
+        panel.show(render.render_chart(o, h, lo, c, width=panel.size.width, height=panel.size.height,
+                                       palette=self.palette, side=getattr(signal, "side", None),
+                                       line=self.line_chart, ts=ts))
 
     def _draw_prism(self) -> None:
         signal = self.model.signals.get(self.selected)
