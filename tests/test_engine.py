@@ -168,3 +168,54 @@ def test_unknown_strategy_name_is_a_clear_error(tmp_path):
     cfg.write_text('[strategy]\nenabled = true\nname = "moonshot"\n')
     with pytest.raises(ValueError, match="'moonshot' is not a strategy any plugin provides"):
         build_runtime(load_config(cfg), speed=0, db_path="")
+
+
+PLUGIN_VERB = '''
+from virtuoso_tui import hookimpl
+from virtuoso_tui.api import Command, CommandError
+from virtuoso_tui.model import OrderIntent
+
+
+class Nibble(Command):
+    verb = "nibble"
+    usage = "nibble SYMBOL AMOUNT"
+    help = "buy a small amount at market through the desk"
+
+    def run(self, args, ctx):
+        if len(args) != 2:
+            raise CommandError("nibble needs a symbol and an amount, e.g. 'nibble BTC/USDT:USDT 0.001'")
+        order = ctx.submit(OrderIntent(args[0], "buy", float(args[1]), origin="plugin:nibbler"))
+        return f"nibbled {order.client_id} {order.status.value}"
+
+
+@hookimpl
+def virtuoso_commands(config):
+    return [Nibble()]
+'''
+
+
+def test_a_plugin_verb_trades_through_the_same_order_manager_and_risk(tmp_path):
+    (tmp_path / "nibbler.py").write_text(PLUGIN_VERB)
+    cfg = tmp_path / "v.toml"
+    cfg.write_text("[risk.max_position]\nnotional = 1000\n")
+    rt = build_runtime(load_config(cfg), speed=0, db_path="", seed=5, plugins_dirs=[tmp_path])
+    orders, errors = [], []
+    rt.bus.subscribe("order", lambda _t, o: orders.append(o))
+    rt.bus.subscribe("error", lambda _t, e: errors.append(e))
+
+    async def main():
+        task = asyncio.ensure_future(rt.engine.run(market_seconds=20))
+        await asyncio.sleep(0.05)
+        results = [rt.engine.execute(line) for line in
+                   ("nibble BTC/USDT:USDT 0.001", "nibble BTC/USDT:USDT 1", "nibble", "help nibble")]
+        await task
+        return results
+
+    small, big, bad, helped = asyncio.run(main())
+    assert small.ok and small.message.startswith("nibbled vt-") and small.message.endswith("filled")
+    # 1 BTC is ~65,000 notional: the max_position rule (1,000) resizes or rejects it, as for any order
+    nib = [o for o in orders if o.origin == "plugin:nibbler" and o.status.is_terminal]
+    assert len(nib) == 2
+    assert nib[1].status.value == "rejected" or nib[1].amount * 65_000 <= 1_000 * 1.05
+    assert not bad.ok and bad.message == "nibble needs a symbol and an amount, e.g. 'nibble BTC/USDT:USDT 0.001'"
+    assert helped.ok and "buy a small amount at market" in helped.message
