@@ -135,7 +135,7 @@ def test_migration_from_v1_keeps_data(tmp_path):
     db.conn.close()
 
     with Storage(path) as s:
-        assert s.schema_version == 2
+        assert s.schema_version == SCHEMA_VERSION
         indexes = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"idx_trades_symbol_ts", "idx_funding_symbol_ts", "idx_fills_client"} <= indexes
         assert list(s.iter_recorded(kinds=["funding", "long_short"])) == [
@@ -145,6 +145,33 @@ def test_migration_from_v1_keeps_data(tmp_path):
         [order] = s.open_orders()
         assert (order.client_id, order.type, order.post_only, order.status) == (
             "o1", OrderType.LIMIT, True, OrderStatus.SUBMITTED)
+
+
+def test_migration_v2_to_v3_adds_time_in_force(tmp_path):
+    """A v2 database (orders without time in force) opens as v3: old orders read back as gtc with no
+    expiry, and a gtt order written afterwards keeps its expiry across a reopen."""
+    path = tmp_path / "v2.db"
+    db = Database(str(path))
+    db.create_table("meta", {"key": str, "value": str}, pk="key")
+    MIGRATIONS[0](db)
+    MIGRATIONS[1](db)  # exactly what a v2 build created
+    db["meta"].insert({"key": "schema_version", "value": "2"})
+    db["orders"].insert({"client_id": "o1", "symbol": "BTC/USDT", "side": "sell", "type": "limit",
+                         "amount": 0.5, "price": 100.0, "reduce_only": 0, "post_only": 0, "status": "submitted",
+                         "filled": 0.0, "fee": 0.0, "executor": "paper", "origin": "keyboard", "created_ts": 5,
+                         "updated_ts": 6, "reason": ""})
+    db.conn.close()
+    with Storage(path) as s:
+        assert s.schema_version == 3
+        cols = {r[1] for r in s.conn.execute("PRAGMA table_info(orders)")}
+        assert {"time_in_force", "expire_ts"} <= cols
+        [old] = s.open_orders()
+        assert (old.client_id, old.time_in_force, old.expire_ts) == ("o1", "gtc", None)
+        s.upsert_order(Order("o2", "BTC/USDT", "buy", OrderType.LIMIT, 1.0, 99.0, status=OrderStatus.SUBMITTED,
+                             created_ts=7, updated_ts=7, time_in_force="gtt", expire_ts=600_007))
+    with Storage(path) as s:
+        assert [(o.client_id, o.time_in_force, o.expire_ts) for o in s.open_orders()] == [
+            ("o1", "gtc", None), ("o2", "gtt", 600_007)]
 
 
 # ---------------------------------------------------------------- market data round trips

@@ -87,7 +87,7 @@ def test_refused_command_emits_one_error_and_no_order(env):
     events.clear()
     r = desk.execute("buy 1 @", SYM)
     assert not r.ok and r.message == "'buy' expects a price after '@'; usage: " + \
-        "buy SIZE [SYMBOL] [@ PRICE] [stop PRICE [limit PRICE]] [reduce] [post]"
+        "buy SIZE [SYMBOL] [@ PRICE] [stop PRICE [limit PRICE]] [reduce] [post] [ioc|fok|for DURATION]"
     assert events == [("error", {"message": r.message, "command": "buy 1 @"})]
     assert journal.orders() == []
 

@@ -106,8 +106,16 @@ def _v2_indexes_and_exact_records(db: Database) -> None:
     db["long_short"].add_column("long_share", float)
 
 
+def _v3_time_in_force(db: Database) -> None:
+    """An order's time in force (gtc, ioc, fok, gtt) and, for gtt, its expiry in market time (ms), so
+    a restart restores a good-till-time order that still expires. Orders from before were all gtc."""
+    db["orders"].add_column("time_in_force", str, not_null_default="gtc")
+    db["orders"].add_column("expire_ts", int)
+
+
 #: Migration n (1-based) takes a database at schema version n-1 to version n, in one transaction.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1_base_schema, _v2_indexes_and_exact_records]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1_base_schema, _v2_indexes_and_exact_records,
+                                                 _v3_time_in_force]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables `prune` empties of old rows, with the record kind each belongs to.
@@ -199,7 +207,7 @@ _REPLAY_ORDER = (Candle, BookSnapshot, BookDelta, Trade, Funding, OpenInterest, 
 
 _ORDER_COLUMNS = ("client_id", "symbol", "side", "type", "amount", "price", "stop_price", "reduce_only",
                   "post_only", "status", "filled", "average_price", "fee", "exchange_id", "executor",
-                  "origin", "created_ts", "updated_ts", "reason")
+                  "origin", "created_ts", "updated_ts", "reason", "time_in_force", "expire_ts")
 _FILL_COLUMNS = ("fill_id", "client_id", "symbol", "side", "ts", "price", "amount", "fee", "liquidity")
 _POSITION_COLUMNS = ("symbol", "amount", "entry_price", "realized_pnl", "fees", "funding", "leverage",
                      "opened_ts", "updated_ts")
@@ -216,7 +224,8 @@ def _order_from_row(r: sqlite3.Row) -> Order:
                  reduce_only=bool(r["reduce_only"]), post_only=bool(r["post_only"]),
                  status=OrderStatus(r["status"]), filled=r["filled"], average_price=r["average_price"],
                  fee=r["fee"], exchange_id=r["exchange_id"], executor=r["executor"], origin=r["origin"],
-                 created_ts=r["created_ts"], updated_ts=r["updated_ts"], reason=r["reason"])
+                 created_ts=r["created_ts"], updated_ts=r["updated_ts"], reason=r["reason"],
+                 time_in_force=r["time_in_force"], expire_ts=r["expire_ts"])
 
 
 def _json_default(x: Any) -> Any:
@@ -422,7 +431,7 @@ class Storage:
             o.client_id, o.symbol, o.side, OrderType(o.type).value, float(o.amount), _opt(o.price),
             _opt(o.stop_price), int(o.reduce_only), int(o.post_only), OrderStatus(o.status).value,
             float(o.filled), _opt(o.average_price), float(o.fee), o.exchange_id, o.executor, o.origin,
-            int(o.created_ts), int(o.updated_ts), o.reason))
+            int(o.created_ts), int(o.updated_ts), o.reason, o.time_in_force, _opt(o.expire_ts, int)))
 
     def append_order_event(self, client_id: str, ts: int, status: OrderStatus | str, filled: float,
                            average_price: float | None, reason: str = "") -> int:

@@ -18,6 +18,10 @@ reconciled; default all), api_key/secret/password or *_env (secrets.py), sandbox
 rate_limit_ms, timeout_ms, poll_interval_s (2), retries, backoff_base_s, backoff_max_s.
 Keys are required; they never appear in a log line, error or journal reason. The `--live` flag and the
 typed confirmation are the host's; this class only trades what the order manager hands it.
+Time in force: ioc and fok go to the venue as ccxt's unified `timeInForce` param ("IOC", "FOK");
+the venue's EXPIRED (Binance's word for an IOC remainder, or a FOK that could not fill) comes back
+as EXPIRED. gtt is sent as a plain good-till-cancelled order and the order manager cancels it at its
+expiry in market time (most venues have no good-till-date), recording the cancel as EXPIRED.
 Neighbours: source.py (market data), fetch.py (retry policy).
 """
 
@@ -39,6 +43,27 @@ log = logging.getLogger(__name__)
 #: ccxt unified order status -> ours (open orders stay as the manager has them)
 _CLOSED = {"canceled": OrderStatus.CANCELLED, "cancelled": OrderStatus.CANCELLED,
            "expired": OrderStatus.EXPIRED, "rejected": OrderStatus.REJECTED}
+
+
+#: our time in force -> ccxt's unified timeInForce param (gtc is the venues' default; gtt is served
+#: by the order manager cancelling at expiry, so it is sent as a plain order)
+_VENUE_TIF = {"ioc": "IOC", "fok": "FOK"}
+
+
+def order_request(order: Order) -> tuple[str, dict[str, Any]]:
+    """The ccxt order type and the unified params `create_order` gets for one of our orders."""
+    otype = "market" if order.type in (OrderType.MARKET, OrderType.STOP) else "limit"
+    params: dict[str, Any] = {"clientOrderId": order.client_id}
+    if order.stop_price is not None and order.type in (OrderType.STOP, OrderType.STOP_LIMIT):
+        params["triggerPrice"] = order.stop_price
+    if order.post_only:
+        params["postOnly"] = True
+    if order.reduce_only:
+        params["reduceOnly"] = True
+    tif = _VENUE_TIF.get(order.time_in_force)
+    if tif is not None:
+        params["timeInForce"] = tif
+    return otype, params
 
 
 class LiveExecutorError(Exception):
@@ -161,14 +186,7 @@ class LiveExecutor(Executor):
     async def _place(self, order: Order) -> None:
         import ccxt
 
-        otype = "market" if order.type in (OrderType.MARKET, OrderType.STOP) else "limit"
-        params: dict[str, Any] = {"clientOrderId": order.client_id}
-        if order.stop_price is not None and order.type in (OrderType.STOP, OrderType.STOP_LIMIT):
-            params["triggerPrice"] = order.stop_price
-        if order.post_only:
-            params["postOnly"] = True
-        if order.reduce_only:
-            params["reduceOnly"] = True
+        otype, params = order_request(order)
         try:
             # never retried: a timed-out create may have reached the venue; poll()/refresh_open() finds it
             placed = await self.exchange.create_order(order.symbol, otype, order.side, order.amount,

@@ -16,6 +16,12 @@ Matching model (documented choices):
   price priority means our level was cleared first. Book size decreases at our level that are not
   explained by trades are cancellations: with `queue_model = "pro_rata"` (default) they shrink the
   queue ahead in proportion ahead/level size; with "worst_case" they are assumed to be behind us.
+- Time in force (the order manager validates it; see trading/orders.py): an IOC limit order takes
+  what the book offers up to its price at placement and the rest is EXPIRED ("ioc: filled X of Y");
+  a FOK limit order first checks, without taking anything, that the book holds its whole amount up to
+  its price: then it fills like any crossing order, else it is EXPIRED with no fill. Both are matched
+  only against the book at placement: neither ever rests nor waits for trades. A GTT order rests like
+  GTC; the manager cancels it at its expiry (market time) and records that as EXPIRED.
 - STOP orders trigger when a trade touches the stop price (buy: trade >= stop, sell: trade <= stop) and
   then execute as a market order (STOP) or a limit at `price` (STOP_LIMIT). A stop that would trigger
   at once (the last trade is already through it) is rejected, as exchanges do.
@@ -178,12 +184,22 @@ class PaperExecutor(Executor):
         if o.post_only and opposite.size and self._crosses(o.side, limit, float(opposite[0, 0])):
             self._status(o, OrderStatus.REJECTED, f"post-only {o.side} at {limit:g} would cross the book")
             return
+        tif = o.time_in_force
+        if tif == "fok":
+            # a dry run on a copy of what paper fills took: the book must hold all of it up to the limit
+            can, _, _ = walk(opposite, r.remaining, limit, o.side, dict(m.consumed))
+            if can < r.remaining * (1 - 1e-9):
+                self._status(o, OrderStatus.EXPIRED, f"fok: the book holds {can:g} of {r.remaining:g} up to {limit:g}")
+                return
         filled, cost, _ = walk(opposite, r.remaining, limit, o.side, m.consumed)
         if filled == 0 and book is None and fallback_price is not None and limit is None:
             filled, cost = r.remaining, r.remaining * fallback_price  # a triggered stop with no book
         if filled > 0:
             self._fill(r, filled, cost / filled, ts, "taker")
         if r.remaining <= 1e-12:
+            return
+        if tif in ("ioc", "fok"):  # fok reaches here only through float dust
+            self._status(o, OrderStatus.EXPIRED, f"{tif}: filled {o.amount - r.remaining:g} of {o.amount:g}")
             return
         if limit is None:
             if self.options["market_remainder"] == "rest" and filled > 0:

@@ -38,6 +38,12 @@ class OrderStatus(str, enum.Enum):
 
 _TERMINAL = {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 
+#: Time in force: "gtc" good till cancelled (default); "ioc" immediate or cancel (fill what the book
+#: has now, the rest EXPIRES); "fok" fill or kill (all of it now, or EXPIRE with no fill); "gtt" good
+#: till time (rests until `expire_ts`, market time in ms, then EXPIRES). Semantics: trading/orders.py.
+TimeInForce = Literal["gtc", "ioc", "fok", "gtt"]
+TIME_IN_FORCE: tuple[str, ...] = ("gtc", "ioc", "fok", "gtt")
+
 
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
@@ -50,6 +56,8 @@ class OrderIntent:
     is sent, not when it was decided: f * equity / (price * (1 + taker fee)) base units at the price
     the order will meet (trading/sizing.py `equity_fraction_amount`; the order manager and the
     backtest brokers resolve it). `amount` is then only the decider's estimate.
+
+    `time_in_force` (TIME_IN_FORCE) with `expire_ts` (market time, ms; only and always for "gtt").
     """
 
     symbol: str
@@ -64,6 +72,8 @@ class OrderIntent:
     client_id: str | None = None
     tag: str = ""
     equity_fraction: float | None = None
+    time_in_force: TimeInForce = "gtc"
+    expire_ts: int | None = None
 
     def with_amount(self, amount: float) -> OrderIntent:
         return replace(self, amount=amount)
@@ -114,6 +124,8 @@ class Order:
     created_ts: int = 0
     updated_ts: int = 0
     reason: str = ""
+    time_in_force: TimeInForce = "gtc"
+    expire_ts: int | None = None  # market time (ms) a "gtt" order expires at
 
     @property
     def remaining(self) -> float:

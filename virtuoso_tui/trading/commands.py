@@ -8,7 +8,7 @@ out through the order manager. Plugins add verbs with `Command` instances from t
 
 Grammar (HELP below is the user's copy of it):
 
-    buy|sell SIZE [SYMBOL] [@ PRICE] [stop PRICE [limit PRICE]] [reduce] [post]
+    buy|sell SIZE [SYMBOL] [@ PRICE] [stop PRICE [limit PRICE]] [reduce] [post] [ioc|fok|for DURATION]
       SIZE   0.01 (base units) | $500 (quote notional) | 5% (of equity)
     close [SYMBOL|all]        cancel ID|all        amend ID [@ PRICE] [SIZE]
     twap|vwap buy|sell SIZE [SYMBOL] over DURATION [slices N]
@@ -18,6 +18,15 @@ Grammar (HELP below is the user's copy of it):
 
 A SYMBOL is any word with a "/" (ccxt unified: BTC/USDT, BTC/USDT:USDT); without one the selected
 symbol is used. DURATION is a number with s, m or h (30s, 10m, 1h).
+
+Time in force (at most one; default good till cancelled): `ioc` and `fok` apply to limit orders only
+(`buy 0.5 @ 64000 ioc`): a market order already takes what the book has and drops the rest, so `ioc`
+on it would say nothing and `fok` would need a price bound to mean anything: both are refused
+rather than guessed at; on stops they are refused too (the venues we trade do not agree on what they
+mean once a stop triggers). `for DURATION` (good till time, `buy 0.5 @ 64000 for 10m`) applies to the
+orders that rest (limit, stop, stop-limit); the desk turns it into an expiry at the current MARKET
+time + DURATION. `post` with `ioc`/`fok` is refused as contradictory (post-only must rest, they never
+do). The semantics are in trading/orders.py.
 """
 
 from __future__ import annotations
@@ -34,8 +43,8 @@ if TYPE_CHECKING:
 SizeKind = Literal["base", "quote", "percent"]
 
 USAGE: dict[str, str] = {
-    "buy": "buy SIZE [SYMBOL] [@ PRICE] [stop PRICE [limit PRICE]] [reduce] [post]",
-    "sell": "sell SIZE [SYMBOL] [@ PRICE] [stop PRICE [limit PRICE]] [reduce] [post]",
+    "buy": "buy SIZE [SYMBOL] [@ PRICE] [stop PRICE [limit PRICE]] [reduce] [post] [ioc|fok|for DURATION]",
+    "sell": "sell SIZE [SYMBOL] [@ PRICE] [stop PRICE [limit PRICE]] [reduce] [post] [ioc|fok|for DURATION]",
     "close": "close [SYMBOL|all]",
     "cancel": "cancel ID|all",
     "amend": "amend ID [@ PRICE] [SIZE]",
@@ -51,7 +60,10 @@ USAGE: dict[str, str] = {
 HELP: dict[str, str] = {
     "buy": "Buy at market, or with '@ PRICE' a limit order, 'stop P' a stop-market, 'stop P limit L' a "
            "stop-limit. SIZE is base units (0.01), quote notional ($500) or % of equity (5%). Flags: "
-           "'reduce' (reduce-only), 'post' (post-only, limit orders only).",
+           "'reduce' (reduce-only), 'post' (post-only, limit orders only). Time in force (default: good "
+           "till cancelled): 'ioc' fills what the book has now and expires the rest, 'fok' fills all of it "
+           "now or expires with no fill (both limit orders only, not with 'post'); 'for 10m' expires a "
+           "resting limit or stop order after that much market time.",
     "sell": "Sell; same forms as buy.",
     "close": "Flatten the position in SYMBOL (default: the selected symbol) with a reduce-only market "
              "order; 'close all' flattens every position.",
@@ -103,6 +115,8 @@ class PlaceOrder:
     stop_price: float | None = None
     reduce_only: bool = False
     post_only: bool = False
+    time_in_force: Literal["gtc", "ioc", "fok", "gtt"] = "gtc"
+    expire_after_ms: int | None = None  # gtt: market time from placement to expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +292,7 @@ def _parse_order(words: _Words, selected: str | None) -> PlaceOrder:
     symbol = _symbol(words, selected)
     price = stop = stop_limit = None
     reduce = post = False
+    tif, tif_word, expire_after = "gtc", "", None
     while words.more():
         w = words.peek()
         if w == "@" or (w.startswith("@") and len(w) > 1):
@@ -299,6 +314,15 @@ def _parse_order(words: _Words, selected: str | None) -> PlaceOrder:
             words.once("post")
             words.take()
             post = True
+        elif w in ("ioc", "fok", "for"):
+            if tif_word:
+                raise CommandError(f"give one time in force, not both '{tif_word}' and '{w}'")
+            tif_word = w
+            words.take()
+            if w == "for":
+                tif, expire_after = "gtt", parse_duration_ms(words.value("a duration like 10m"))
+            else:
+                tif = w
         elif _is_symbol(w):
             raise CommandError(f"the symbol goes right after the size, e.g. '{side} {size} {w.upper()}'")
         else:
@@ -312,7 +336,19 @@ def _parse_order(words: _Words, selected: str | None) -> PlaceOrder:
         otype = OrderType.LIMIT if price is not None else OrderType.MARKET
     if post and otype is not OrderType.LIMIT:
         raise CommandError("'post' (post-only) applies only to limit orders; add '@ PRICE'")
-    return PlaceOrder(side, size, symbol, otype, price, stop, reduce, post)  # type: ignore[arg-type]
+    if tif in ("ioc", "fok"):
+        if otype is OrderType.MARKET:
+            raise CommandError(f"'{tif}' applies only to limit orders; add '@ PRICE' (a market order already "
+                               "fills what the book has and drops the rest)")
+        if otype is not OrderType.LIMIT:
+            raise CommandError(f"'{tif}' applies only to limit orders, not to a {otype.value.replace('_', '-')} order")
+        if post:
+            raise CommandError(f"'post' and '{tif}' contradict each other: a post-only order must rest, "
+                               f"an {tif} order never does")
+    if tif == "gtt" and otype is OrderType.MARKET:
+        raise CommandError("'for DURATION' applies only to orders that rest (limit, stop, stop-limit); "
+                           "a market order fills at once")
+    return PlaceOrder(side, size, symbol, otype, price, stop, reduce, post, tif, expire_after)  # type: ignore[arg-type]
 
 
 def _parse_algo(words: _Words, selected: str | None) -> Algo:

@@ -242,7 +242,9 @@ class TradingDesk:
         self._emit_out(topic, payload)
 
     def on_event(self, event: Any, state: Any = None) -> None:
-        """Feed one market record to the executors, marks, stops and algorithms."""
+        """Feed one market record to the executors, marks, stops and algorithms. Good-till-time
+        orders due by the engine's clock expire first, so the record is never matched against them."""
+        self.manager.expire_due()
         execs = self.manager.executors.values()
         symbol = event.symbol
         if isinstance(event, Trade):
@@ -364,8 +366,10 @@ class TradingDesk:
     def _dispatch(self, cmd: Any, origin: str) -> CommandResult:
         if isinstance(cmd, cmds.PlaceOrder):
             base = cmd.size.to_base(cmd.price or self._price(cmd.symbol), self.portfolio.equity())
+            expire = None if cmd.expire_after_ms is None else self.now() + cmd.expire_after_ms
             intent = OrderIntent(cmd.symbol, cmd.side, base, cmd.type, cmd.price, cmd.stop_price,
-                                 cmd.reduce_only, cmd.post_only, origin)
+                                 cmd.reduce_only, cmd.post_only, origin, time_in_force=cmd.time_in_force,
+                                 expire_ts=expire)
             return self._result(self.manager.submit(intent))
         if isinstance(cmd, cmds.Close):
             targets = [cmd.symbol] if cmd.symbol else [p.symbol for p in self.portfolio.open_positions()]
@@ -534,6 +538,8 @@ def _order_line(o: Order) -> str:
     what = f"{o.side} {o.amount:.8g} {o.symbol} {o.type.value}" + (f" @ {o.price:g}" if o.price else "")
     if o.stop_price:
         what += f" stop {o.stop_price:g}"
+    if o.time_in_force != "gtc":
+        what += f" {o.time_in_force}" + (f" until {o.expire_ts}" if o.expire_ts is not None else "")
     state = o.status.value
     if o.filled:
         state += f" {o.filled:.8g} @ {o.average_price:.8g}"

@@ -50,7 +50,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (client_id TEXT PRIMARY KEY, symbol TEXT, side TEXT, type TEXT,
   amount REAL, price REAL, stop_price REAL, reduce_only INTEGER, post_only INTEGER, status TEXT,
   filled REAL, average_price REAL, fee REAL, exchange_id TEXT, executor TEXT, origin TEXT,
-  created_ts INTEGER, updated_ts INTEGER, reason TEXT);
+  created_ts INTEGER, updated_ts INTEGER, reason TEXT, time_in_force TEXT NOT NULL DEFAULT 'gtc',
+  expire_ts INTEGER);
 CREATE TABLE IF NOT EXISTS order_events (id INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT,
   ts INTEGER, status TEXT, filled REAL, average_price REAL, reason TEXT);
 CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, client_id TEXT, symbol TEXT, side TEXT,
@@ -63,7 +64,7 @@ CREATE TABLE IF NOT EXISTS equity (ts INTEGER, equity REAL);
 
 _ORDER_COLS = ("client_id", "symbol", "side", "type", "amount", "price", "stop_price", "reduce_only",
                "post_only", "status", "filled", "average_price", "fee", "exchange_id", "executor",
-               "origin", "created_ts", "updated_ts", "reason")
+               "origin", "created_ts", "updated_ts", "reason", "time_in_force", "expire_ts")
 _OPEN = tuple(s.value for s in OrderStatus if s.is_open)
 
 
@@ -86,6 +87,10 @@ class SqliteJournal:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(orders)")}
+        if "time_in_force" not in have:  # a journal file from before time in force
+            self.conn.execute("ALTER TABLE orders ADD COLUMN time_in_force TEXT NOT NULL DEFAULT 'gtc'")
+            self.conn.execute("ALTER TABLE orders ADD COLUMN expire_ts INTEGER")
         self._depth = 0
 
     @contextlib.contextmanager
@@ -114,8 +119,10 @@ class SqliteJournal:
         vals = (order.client_id, order.symbol, order.side, order.type.value, order.amount, order.price,
                 order.stop_price, int(order.reduce_only), int(order.post_only), order.status.value,
                 order.filled, order.average_price, order.fee, order.exchange_id, order.executor,
-                order.origin, order.created_ts, order.updated_ts, order.reason)
-        self.conn.execute(f"INSERT OR REPLACE INTO orders VALUES ({','.join('?' * len(vals))})", vals)
+                order.origin, order.created_ts, order.updated_ts, order.reason, order.time_in_force,
+                order.expire_ts)
+        cols = ",".join(_ORDER_COLS)
+        self.conn.execute(f"INSERT OR REPLACE INTO orders ({cols}) VALUES ({','.join('?' * len(vals))})", vals)
 
     def append_order_event(self, client_id: str, ts: int, status: str, filled: float,
                            average_price: float | None, reason: str) -> None:

@@ -11,10 +11,28 @@ journal (trading/journal.py; virtuoso_tui.storage in the app) BEFORE it is acted
 executor sees the order, before a fill moves the portfolio or is announced. `restore()` rebuilds open
 orders, fills, positions and cash from the journal after a crash; `reconcile()` compares with what the
 executors hold. Timestamps come from `now()` (market time), never the wall clock.
+
+Time in force (Order.time_in_force; EXPIRED is reached from submitted or partially_filled only):
+  gtc  rests until filled or cancelled (the default).
+  ioc  immediate or cancel, limit orders only: fills what the book offers at placement up to the
+       limit; the rest EXPIRES (Binance reports an IOC remainder as EXPIRED; a venue that says
+       "cancelled" for it is recorded as EXPIRED too, here, whatever the executor's word).
+  fok  fill or kill, limit orders only: fills ALL of it at placement, or EXPIRES with no fill.
+  gtt  good till time: rests (limit, stop, stop-limit) until `expire_ts`, in MARKET time. The desk
+       calls `expire_due()` at the start of every market event, before the executors see it, so an
+       order expires at the first event whose market time (the engine's clock, `now()`) has reached
+       `expire_ts`, and a paper run and a backtest of the same data expire it at the same event. The
+       expiry is journalled as requested, the executor cancels, and the cancel it reports is
+       journalled as EXPIRED (a live venue without good-till-date is served the same way). A
+       restart keeps `expire_ts` (storage schema v3) and the order still expires.
+Refused with one sentence (REJECTED, nothing sent): ioc/fok on anything but a limit order, gtt on a
+market order, post-only with ioc/fok (a post-only order must rest, these never do), a gtt without a
+future `expire_ts`, an `expire_ts` on anything but gtt.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from collections.abc import Callable
@@ -22,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from virtuoso_tui.model import Alert, Fill, Order, OrderIntent, OrderStatus, OrderType, Position, RiskDecision
+from virtuoso_tui.model.trading import TIME_IN_FORCE
 from virtuoso_tui.risk.rule import RiskContext, RiskRule, combine
 from virtuoso_tui.trading.executor import AmendNotSupported, Executor
 from virtuoso_tui.trading.journal import OrderJournal, journal_atomic
@@ -45,7 +64,7 @@ def _copy(o: Order) -> Order:
     single largest cost of the order path otherwise."""
     return Order(o.client_id, o.symbol, o.side, o.type, o.amount, o.price, o.stop_price, o.reduce_only,
                  o.post_only, o.status, o.filled, o.average_price, o.fee, o.exchange_id, o.executor,
-                 o.origin, o.created_ts, o.updated_ts, o.reason)
+                 o.origin, o.created_ts, o.updated_ts, o.reason, o.time_in_force, o.expire_ts)
 
 
 class IllegalTransition(Exception):
@@ -97,6 +116,10 @@ class OrderManager:
         self.order_window_ms = order_window_ms
         self._seq = 0
         self._fill_ids: set[str] = set()
+        #: (expire_ts, client_id) of open gtt orders, soonest first (stale entries skipped when popped)
+        self._expiries: list[tuple[int, str]] = []
+        #: client ids whose expiry was asked of the executor: its cancel report becomes EXPIRED
+        self._expiring: set[str] = set()
         #: (symbol, side) -> the price a market order would meet now (the touch), for sizing an
         #: intent's `equity_fraction`; None (or a None answer) falls back to the mark
         self.quote: Callable[[str, str], float | None] | None = None
@@ -151,7 +174,8 @@ class OrderManager:
                 problem = "sizing left nothing to trade"
         order = Order(cid, intent.symbol, intent.side, intent.type, intent.amount, intent.price,
                       intent.stop_price, intent.reduce_only, intent.post_only, executor=name,
-                      origin=intent.origin, created_ts=ts, updated_ts=ts)
+                      origin=intent.origin, created_ts=ts, updated_ts=ts,
+                      time_in_force=intent.time_in_force, expire_ts=intent.expire_ts)
         self._write(order)
         self.orders[cid] = order
         self.open[cid] = order
@@ -171,6 +195,8 @@ class OrderManager:
             reason = f"resized by {decision.rule}: {decision.reason}"
         self._transition(order, S.SUBMITTED, reason)
         self.order_times.append(ts)
+        if order.expire_ts is not None:
+            heapq.heappush(self._expiries, (order.expire_ts, cid))
         self.executors[name].submit(_copy(order))
         return order
 
@@ -183,6 +209,24 @@ class OrderManager:
             return f"a {intent.type.value} order needs a positive price"
         if intent.type in (OrderType.STOP, OrderType.STOP_LIMIT) and not (intent.stop_price or 0) > 0:
             return f"a {intent.type.value} order needs a positive stop price"
+        return self._validate_tif(intent)
+
+    def _validate_tif(self, intent: OrderIntent) -> str:
+        tif = intent.time_in_force
+        if tif not in TIME_IN_FORCE:
+            return f"time in force must be one of {', '.join(TIME_IN_FORCE)}, not {tif!r}"
+        if tif in ("ioc", "fok"):
+            if intent.type is not OrderType.LIMIT:
+                return f"{tif} applies only to limit orders, not to a {intent.type.value} order"
+            if intent.post_only:
+                return f"post-only and {tif} contradict each other: a post-only order must rest, an {tif} order never does"
+        if tif == "gtt":
+            if intent.type is OrderType.MARKET:
+                return "good-till-time applies only to orders that rest (limit, stop, stop-limit), not to a market order"
+            if intent.expire_ts is None or intent.expire_ts <= self.now():
+                return "a good-till-time order needs an expiry time after the current market time"
+        elif intent.expire_ts is not None:
+            return f"an expiry time needs time in force gtt, not {tif}"
         return ""
 
     def _size_by_equity(self, intent: OrderIntent, executor: str, ctx: RiskContext) -> tuple[OrderIntent, str]:
@@ -239,6 +283,30 @@ class OrderManager:
         self.start_of_day_equity = self.peak_equity = eq
         self.journal.set_account("start_of_day_equity", eq)
         self.journal.set_account("peak_equity", eq)
+
+    def expire_due(self, now: int | None = None) -> list[Order]:
+        """Expire every open gtt order whose `expire_ts` market time (default `now()`) has reached.
+        The request is journalled first, then the executor cancels; its cancel report is journalled
+        as EXPIRED (report_status). An order the executor no longer holds is expired here. Cheap when
+        nothing is due (a heap peek), so the desk calls it on every market event."""
+        ts = self.now() if now is None else now
+        due: list[Order] = []
+        heap = self._expiries
+        while heap and heap[0][0] <= ts:
+            expire_ts, cid = heapq.heappop(heap)
+            order = self.orders.get(cid)
+            if order is None or order.status.is_terminal or order.expire_ts != expire_ts or cid in self._expiring:
+                continue  # stale: finished, or its expiry changed
+            self.journal.append_order_event(cid, ts, order.status.value, order.filled, order.average_price,
+                                            f"expiry due at {expire_ts}")
+            self._expiring.add(cid)
+            executor = self.executors.get(order.executor)
+            if executor is None or not executor.cancel(cid):
+                if order.status.is_open:
+                    self._transition(order, S.EXPIRED, f"expired at {expire_ts} (not open at the executor)")
+                self._expiring.discard(cid)
+            due.append(order)
+        return due
 
     def cancel(self, client_id: str) -> Order:
         """Ask the executor to cancel; the CANCELLED state comes back through report_status."""
@@ -319,9 +387,16 @@ class OrderManager:
     # -- reports from executors (ExecutionSink) ------------------------------------------------------
     def report_status(self, client_id: str, status: OrderStatus, reason: str = "") -> None:
         order = self.orders[client_id]
+        if status is S.CANCELLED:
+            if client_id in self._expiring:  # the cancel we asked for at expire_ts
+                status, reason = S.EXPIRED, f"good till {order.expire_ts}: expired"
+            elif order.time_in_force in ("ioc", "fok"):  # the venue's word for an unfilled remainder
+                status = S.EXPIRED
         if order.status is status and status is not S.PARTIALLY_FILLED:
             return
         self._transition(order, status, reason)
+        if status.is_terminal:
+            self._expiring.discard(client_id)
 
     def report_fill(self, fill: Fill) -> None:
         order = self.orders.get(fill.client_id)
@@ -455,6 +530,10 @@ class OrderManager:
         self.portfolio.restore(positions, cash)
         self.portfolio.stats = scratch.stats
         self.halted = self.journal.get_account("halt", "") or ""
+        self._expiring = set()
+        self._expiries = [(o.expire_ts, o.client_id) for o in self.open.values()
+                          if o.expire_ts is not None and o.status is not S.NEW]
+        heapq.heapify(self._expiries)
         interrupted = [o.client_id for o in self.open.values() if o.status is S.NEW]
         for cid in interrupted:
             self._transition(self.orders[cid], S.REJECTED, "interrupted before submission")
