@@ -234,3 +234,19 @@ def test_strategy_is_off_by_default_and_on_with_config():
     on_settings = parse_config('[strategy]\nenabled = true\n[strategy.sizing]\nmethod = "atr"\n')
     on = build_desk(host=host, settings=on_settings, storage=None, bus=EventBus(), now=lambda: T0)
     assert on.strategy is not None and on.strategy.sizer.s["method"] == "atr"
+
+
+def test_live_client_ids_get_a_per_database_prefix(tmp_path):
+    from virtuoso_tui.storage import Storage
+    from virtuoso_tui.trading.desk import session_prefix
+
+    a, b = Storage(str(tmp_path / "a.db")), Storage(str(tmp_path / "b.db"))
+    try:
+        first = session_prefix(a, live=True)
+        assert first.startswith("vt") and len(first) == 8
+        assert session_prefix(a, live=True) == first  # kept in the database across restarts
+        assert session_prefix(b, live=True) != first  # a fresh database draws its own
+        assert session_prefix(a, live=False) == "vt"  # paper and backtests stay reproducible
+    finally:
+        a.close()
+        b.close()

@@ -589,6 +589,21 @@ def live_executor(host: Any, settings: Any) -> Executor:
     return executor
 
 
+def session_prefix(journal: Any, *, live: bool) -> str:
+    """The client-id prefix of this database: "vt" for paper and backtests (reproducible ids), and for
+    live trading a prefix drawn once per database and kept in it, so ids of a fresh database can never
+    collide with orders an older database left open at the venue."""
+    if not live:
+        return "vt"
+    prefix = journal.get_account("live_session")
+    if not prefix:
+        import secrets
+
+        prefix = "vt" + secrets.token_hex(3)
+        journal.set_account("live_session", prefix)
+    return str(prefix)
+
+
 def build_desk(*, host: Any, settings: Any, storage: Any, bus: Any, now: Callable[[], int],
                states: Callable[[], dict[str, Any]] | None = None, live: bool = False) -> TradingDesk:
     """Wire a desk from the plugin host (executors, algos, rules, commands) and the settings.
@@ -626,6 +641,7 @@ def build_desk(*, host: Any, settings: Any, storage: Any, bus: Any, now: Callabl
                              f"(available: {', '.join(sorted(found)) or 'none'})")
         strategy_cls = found[wanted][1]
     journal = storage if storage is not None else SqliteJournal(":memory:")
-    return TradingDesk(journal, {"paper": paper, "strategy": strategy, "sizing": strategy.get("sizing") or {}},
+    return TradingDesk(journal, {"paper": paper, "strategy": strategy, "sizing": strategy.get("sizing") or {},
+                                 "session": session_prefix(journal, live=bool(live))},
                        execs, rules, now, emit=bus.publish, plugin_commands=commands, algos=algos, states=states,
                        default_executor=default, strategy_cls=strategy_cls)
