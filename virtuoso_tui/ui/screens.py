@@ -12,6 +12,7 @@ Neighbours: ui/app.py pushes these; layout in ui/app.tcss, colours in themes/.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from itertools import zip_longest
@@ -140,6 +141,14 @@ class PluginsScreen(PageScreen):
         self.refill()
 
 
+def _data_name(data: str | None) -> str:
+    """A run's data as a trader names it: the file name of a data file (its folder says nothing here and
+    differs between machines), or the source description as stored."""
+    if not data:
+        return "—"
+    return os.path.basename(data) if os.sep in data or "/" in data else data
+
+
 def toggle_plugin(host: Any, name: str) -> str:
     """Disable a loaded plugin's hooks, or re-enable a disabled one (PluginHost.disable/enable)."""
     info = host.infos.get(name)
@@ -244,7 +253,7 @@ class RunCurve(Widget):
             return out
         params = "params " + ", ".join(f"{k}={v}" for k, v in run["params"].items())
         out.append(f"run {run['id']} · {run['strategy']} on {run['symbol']} {run['timeframe']} · "
-                   f"{len(run['trades'])} trades · {run['kind']} · data {run['data'] or '—'}\n", style="bold")
+                   f"{len(run['trades'])} trades · {run['kind']} · data {_data_name(run['data'])}\n", style="bold")
         out.append((params if len(params) <= width else params[:width - 1] + "…") + "\n", style=pal.dim)
         out.append("EQUITY\n", style=pal.accent)
         out.append_text(render_equity_curve(ts, equity, width=width, height=max(height - 3, 3), palette=pal))
