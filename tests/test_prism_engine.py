@@ -238,3 +238,23 @@ def test_orderbook_shows_slippage_for_a_given_notional_without_scoring_it(full_s
     assert rows["impact"].raw["notional_buy_bps"] == pytest.approx(full_state.book.impact("buy", 1000.0).slippage_bps)
     assert "1,000 quote" in rows["impact"].detail
     assert shown.score == plain.score
+
+
+def test_a_third_party_face_replaces_a_built_in_only_when_config_says_so(full_state):
+    from virtuoso_tui.config import parse_config
+    from virtuoso_tui.plugins import PluginHost
+
+    def virtuoso_faces():
+        return [Fixed("orderflow", 90.0)]
+
+    third = types.SimpleNamespace(virtuoso_faces=virtuoso_tui_hookimpl(virtuoso_faces))
+    host = PluginHost()
+    host.add(virtuoso_prism, "prism")
+    host.add(third, "third")
+    default = build_prism(host, parse_config(""))
+    assert type(next(f for f in default.faces if f.name == "orderflow")).__module__.startswith("virtuoso_prism")
+    chosen = build_prism(host, parse_config('[prism.faces]\norderflow = "third"\n'))
+    replaced = next(f for f in chosen.faces if f.name == "orderflow")
+    assert isinstance(replaced, Fixed)
+    assert chosen.evaluate(full_state).faces["orderflow"].score == pytest.approx(90.0)
+    assert len(chosen.faces) == len(FACES)
