@@ -162,7 +162,7 @@ def test_migration_v2_to_v3_adds_time_in_force(tmp_path):
                          "updated_ts": 6, "reason": ""})
     db.conn.close()
     with Storage(path) as s:
-        assert s.schema_version == 3
+        assert s.schema_version == SCHEMA_VERSION  # through v3, then the later migrations
         cols = {r[1] for r in s.conn.execute("PRAGMA table_info(orders)")}
         assert {"time_in_force", "expire_ts"} <= cols
         [old] = s.open_orders()
@@ -172,6 +172,37 @@ def test_migration_v2_to_v3_adds_time_in_force(tmp_path):
     with Storage(path) as s:
         assert [(o.client_id, o.time_in_force, o.expire_ts) for o in s.open_orders()] == [
             ("o1", "gtc", None), ("o2", "gtt", 600_007)]
+
+
+def test_migration_v3_to_v4_adds_algos(tmp_path):
+    """A v3 database (no algorithm table) opens as v4 with its orders intact; an algorithm's parent
+    state written at start and updated per slice reads back exactly after a reopen."""
+    path = tmp_path / "v3.db"
+    db = Database(str(path))
+    db.create_table("meta", {"key": str, "value": str}, pk="key")
+    for migration in MIGRATIONS[:3]:
+        migration(db)  # exactly what a v3 build created
+    db["meta"].insert({"key": "schema_version", "value": "3"})
+    db["orders"].insert({"client_id": "o1", "symbol": "BTC/USDT", "side": "buy", "type": "market",
+                         "amount": 0.1, "reduce_only": 0, "post_only": 0, "status": "filled", "filled": 0.1,
+                         "fee": 0.0, "executor": "paper", "origin": "algo:twap-1", "created_ts": 5,
+                         "updated_ts": 6, "reason": "", "time_in_force": "gtc"})
+    assert "algos" not in db.table_names()
+    db.conn.close()
+    state = {"id": "twap-1", "kind": "twap", "symbol": "BTC/USDT", "side": "buy", "amount": 1.0,
+             "start_ts": 5, "arrival": 100.5, "executor": None, "filled": 0.0, "slices": 0, "next_ts": 5,
+             "status": "running", "extra": {"next": 0, "rejections": []}}
+    params = {"duration_ms": 600_000, "slices": 10, "weights": [0.1] * 10}
+    with Storage(path) as s:
+        assert s.schema_version == SCHEMA_VERSION == 4
+        assert [o.origin for o in s.orders()] == ["algo:twap-1"]
+        s.upsert_algo(state, params)
+        s.upsert_algo({**state, "filled": 0.1, "slices": 1, "next_ts": 60_005,
+                       "extra": {"next": 1, "rejections": []}})  # a slice: params stay as written
+    with Storage(path) as s:
+        [row] = s.algos()
+        assert row == {**state, "filled": 0.1, "slices": 1, "next_ts": 60_005,
+                       "extra": {"next": 1, "rejections": []}, "params": params}
 
 
 # ---------------------------------------------------------------- market data round trips

@@ -3,8 +3,9 @@
 One file (path from `[storage] path`, or ":memory:"), opened through sqlite-utils. The engine's
 recorder calls `record(event)` (or the `write_*` methods) and batches a tick with `transaction()`;
 the order manager calls `upsert_order`, `append_order_event`, `insert_fill`, `upsert_position` and
-`set_account`, which commit before they return, also inside a batch, so an order's intent is on disk
-before it is sent and a kill -9 loses nothing that was acknowledged. The replay source reads
+`set_account` (and the desk `upsert_algo`, an execution algorithm's parent state), which commit
+before they return, also inside a batch, so an order's intent is on disk before it is sent and a
+kill -9 loses nothing that was acknowledged. The replay source reads
 `iter_recorded`, the backtester and research tools `read_candles` and `save_backtest_run`. Nothing
 here takes configuration objects, so secrets cannot reach the database.
 """
@@ -42,6 +43,7 @@ from virtuoso_tui.model import (
     Position,
     Trade,
 )
+from virtuoso_tui.trading.journal import ALGO_COLUMNS, algo_from_row, algo_row
 
 
 class StorageError(Exception):
@@ -113,9 +115,18 @@ def _v3_time_in_force(db: Database) -> None:
     db["orders"].add_column("expire_ts", int)
 
 
+def _v4_algos(db: Database) -> None:
+    """Execution algorithms' parent state (trading.journal.ALGO_COLUMNS), so a restart resumes a
+    TWAP, VWAP, iceberg or split where it stood; `params` and `extra` are JSON."""
+    t, i, f = str, int, float
+    db.create_table("algos", {"id": t, "kind": t, "symbol": t, "side": t, "amount": f, "start_ts": i,
+                              "arrival": f, "executor": t, "params": t, "filled": f, "slices": i,
+                              "next_ts": i, "status": t, "extra": t}, pk="id")
+
+
 #: Migration n (1-based) takes a database at schema version n-1 to version n, in one transaction.
 MIGRATIONS: list[Callable[[Database], None]] = [_v1_base_schema, _v2_indexes_and_exact_records,
-                                                 _v3_time_in_force]
+                                                 _v3_time_in_force, _v4_algos]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables `prune` empties of old rows, with the record kind each belongs to.
@@ -467,6 +478,16 @@ class Storage:
     def get_account(self, key: str, default: Any = None) -> Any:
         row = self.conn.execute("SELECT value FROM account WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
+
+    def upsert_algo(self, state: dict[str, Any], params: dict[str, Any] | None = None) -> None:
+        """An execution algorithm's parent state (with its `params` when it starts); durable on return."""
+        vals, sql = algo_row(state, params)
+        self._commit_now(sql, vals)
+
+    def algos(self) -> list[dict[str, Any]]:
+        """Every journaled algorithm as a state dict (`params`, `extra` decoded), in start order."""
+        rows = self.conn.execute(f"SELECT {', '.join(ALGO_COLUMNS)} FROM algos ORDER BY start_ts, rowid")
+        return [algo_from_row(r) for r in rows]
 
     # -- the recorder's entry point
 

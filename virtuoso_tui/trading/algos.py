@@ -8,6 +8,16 @@ against the arrival price (the mid, else the mark, when it started) and the slip
 their scheduled market time, so a replay releases the same slices at the same times. A slice the risk
 rules refuse or the book cannot fill is carried into the next slice; the last slice takes what is left.
 
+Durability: an algorithm's parent state (`state()`: kind, symbol, side, amount, constructor
+`params()`, arrival, filled, slices decided, next slice time, status) is handed to `persist` (the
+desk journals it) on start, BEFORE each child it decides is submitted, and after every fill and state
+change. After a crash `restore_algo` rebuilds it from that row and its journaled children (origin
+`algo:<id>`); fills, cost and fees are recomputed from the children, the journal of record. A
+restored schedule resumes, it does not catch up: when the next slice's time passed while the
+process was down, that slice goes out at the first market event after the restart and the slices
+after it keep their spacing (the end moves back by the downtime), so the total and the slice count
+are unchanged and no burst of missed slices hits the book at once.
+
 Algorithms are not venues: they sit on top of an executor (`paper`, `live`). They are registered
 by virtuoso_paper through `virtuoso_executors` next to PaperExecutor and told apart by the
 ExecutionAlgo base class.
@@ -75,6 +85,9 @@ class ExecutionAlgo:
         self.rejections: list[str] = []
         self.done = False
         self.cancelled = False
+        self.decided = 0         # slices decided (journaled before each is submitted)
+        #: called with the algo whenever its journaled state must be written (the desk sets it)
+        self.persist: Callable[[ExecutionAlgo], None] | None = None
 
     @property
     def origin(self) -> str:
@@ -99,10 +112,49 @@ class ExecutionAlgo:
                 "avg_price": self.avg_price, "arrival": self.arrival, "slippage_bps": self.slippage_bps,
                 "slices": len(self.children), "done": self.done, "rejections": list(self.rejections)}
 
+    def params(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this algorithm (JSON values)."""
+        return {}
+
+    @property
+    def next_ts(self) -> int | None:
+        """Market time (ms) of the next scheduled slice; None when not time-driven."""
+        return None
+
+    @property
+    def status(self) -> str:
+        return "cancelled" if self.cancelled else "done" if self.done else "running"
+
+    def state(self) -> dict[str, Any]:
+        """The journaled parent state (params apart: they are written once, at start)."""
+        return {"id": self.id, "kind": self.name, "symbol": self.symbol, "side": self.side,
+                "amount": self.amount, "start_ts": int(self.start_ts), "arrival": self.arrival,
+                "executor": self.executor, "filled": self.filled, "slices": self.decided,
+                "next_ts": None if self.next_ts is None else int(self.next_ts), "status": self.status,
+                "extra": {"rejections": list(self.rejections), **self._extra()}}
+
+    def _extra(self) -> dict[str, Any]:
+        return {}
+
+    def _load(self, state: dict[str, Any], children: list[Order]) -> None:
+        """Take a journaled state and the children it sent (oldest first) back after a restart."""
+        self.decided = int(state.get("slices") or 0)
+        self.rejections = list((state.get("extra") or {}).get("rejections", []))
+        self.children = [o.client_id for o in children]
+        self.open_children = {o.client_id for o in children if o.status.is_open}
+        self.filled = sum(o.filled for o in children)
+        self.cost = sum(o.filled * (o.average_price or 0.0) for o in children)
+        self.fees = sum(o.fee for o in children)
+        self.cancelled = state.get("status") == "cancelled"
+        self.done = state.get("status") in ("done", "cancelled") or self.filled >= self.amount * (1 - 1e-9)
+
     def send(self, amount: float, type: OrderType = OrderType.MARKET, price: float | None = None) -> Order | None:
         amount = min(amount, self.amount - self.filled - self._open_amount())
         if amount <= 1e-12:
             return None
+        self.decided += 1
+        if self.persist is not None:  # the decision is on disk before the child exists
+            self.persist(self)
         order = self._submit(OrderIntent(self.symbol, self.side, amount, type, price, origin=self.origin))  # type: ignore[arg-type]
         self.children.append(order.client_id)
         if order.status.is_open:
@@ -160,15 +212,39 @@ class TWAP(ExecutionAlgo):
         self.times = self.start_ts + (np.arange(n) * (duration_ms / n)).astype(np.int64)
         self.targets = np.cumsum(self.weights) * self.amount  # cumulative amount due after slice i
         self.next = 0
+        self.duration_ms = int(duration_ms)
+        self._resuming = False
+
+    def params(self) -> dict[str, Any]:
+        return {"duration_ms": self.duration_ms, "slices": len(self.times), "weights": self.weights.tolist()}
+
+    @property
+    def next_ts(self) -> int | None:
+        return int(self.times[self.next]) if self.next < len(self.times) else None
+
+    def _extra(self) -> dict[str, Any]:
+        return {"next": self.next, "times": [int(t) for t in self.times]}
+
+    def _load(self, state: dict[str, Any], children: list[Order]) -> None:
+        super()._load(state, children)
+        extra = state.get("extra") or {}
+        self.next = int(extra.get("next", 0))
+        if "times" in extra and len(extra["times"]) == len(self.times):
+            self.times = np.asarray(extra["times"], dtype=np.int64)  # an earlier resume's shift
+        self._resuming = True
 
     def on_tick(self, now: int, book: Any) -> None:
         if self.done:
             return
+        if self._resuming:  # first event after a restart: resume, do not catch up (module docstring)
+            self._resuming = False
+            if self.next < len(self.times) and now > self.times[self.next]:
+                self.times[self.next:] += now - self.times[self.next]
         while self.next < len(self.times) and now >= self.times[self.next]:
             last = self.next == len(self.times) - 1
             due = self.amount if last else float(self.targets[self.next])
+            self.next += 1  # advanced before the send, so the journaled decision names this slice
             self.send(due - self.filled)  # carries any shortfall of earlier slices
-            self.next += 1
         if self.next >= len(self.times) and not self.open_children:
             self.done = True
 
@@ -191,6 +267,9 @@ class VWAP(TWAP):
             profile = volume_profile(candles_ts, candles_volume, start_ts, duration_ms, n)
         super().__init__(*args, duration_ms=duration_ms, slices=n, weights=profile, **kw)
 
+    def params(self) -> dict[str, Any]:
+        return {"duration_ms": self.duration_ms, "slices": len(self.times), "profile": self.weights.tolist()}
+
 
 class Iceberg(ExecutionAlgo):
     """A limit order at `price` showing `display` at a time; the next clip goes out when one fills."""
@@ -203,6 +282,9 @@ class Iceberg(ExecutionAlgo):
         if not (price > 0 and display > 0):
             raise ValueError("iceberg needs a positive price and display size")
         self.price, self.display = float(price), float(display)
+
+    def params(self) -> dict[str, Any]:
+        return {"price": self.price, "display": self.display}
 
     def on_tick(self, now: int, book: Any) -> None:
         if self.done or self.open_children:
@@ -225,7 +307,19 @@ class ImpactSplit(ExecutionAlgo):
         if not max_bps > 0:
             raise ValueError("split needs a positive slippage limit in bps")
         self.max_bps, self.interval_ms = float(max_bps), int(interval_ms)
-        self.next_ts = self.start_ts
+        self.next_at = int(self.start_ts)
+
+    def params(self) -> dict[str, Any]:
+        return {"max_bps": self.max_bps, "interval_ms": self.interval_ms}
+
+    @property
+    def next_ts(self) -> int | None:
+        return self.next_at
+
+    def _load(self, state: dict[str, Any], children: list[Order]) -> None:
+        super()._load(state, children)
+        if state.get("next_ts") is not None:
+            self.next_at = int(state["next_ts"])  # passed while down: the next event sends (one slice)
 
     def largest_slice(self, book: Any, notional: float) -> float:
         """Largest notional <= `notional` whose impact is within max_bps (bisection, 30 steps)."""
@@ -243,7 +337,7 @@ class ImpactSplit(ExecutionAlgo):
         return lo
 
     def on_tick(self, now: int, book: Any) -> None:
-        if self.done or self.open_children or now < self.next_ts or book is None:
+        if self.done or self.open_children or now < self.next_at or book is None:
             return
         ref = book.best_ask if self.side == "buy" else book.best_bid
         if ref is None:
@@ -254,7 +348,17 @@ class ImpactSplit(ExecutionAlgo):
         notional = self.largest_slice(book, cap)
         if notional > 0:
             self.send(min(notional / book.impact(self.side, notional).avg_price, self.remaining))
-        self.next_ts = now + self.interval_ms
+        self.next_at = now + self.interval_ms
 
 
 ALGOS: list[type[ExecutionAlgo]] = [TWAP, VWAP, Iceberg, ImpactSplit]
+
+
+def restore_algo(cls: type[ExecutionAlgo], state: dict[str, Any], params: dict[str, Any],
+                 children: list[Order], submit: Submit, cancel: CancelOrder) -> ExecutionAlgo:
+    """Rebuild a journaled algorithm (`state()` and `params()` as written) with its children (the
+    orders of origin `algo:<id>`, oldest first). ValueError when the row cannot build one."""
+    algo = cls(state["id"], state["symbol"], state["side"], float(state["amount"]), int(state["start_ts"]),
+               float(state["arrival"]), submit, cancel, executor=state.get("executor"), **params)
+    algo._load(state, children)
+    return algo

@@ -3,7 +3,8 @@
     desk = TradingDesk(journal, settings, executors, rules, now, emit=bus.publish, ...)
     await desk.start_executors()                  executors' async start (live: connect, fetch the
                                                   venue's open orders); LiveUnavailable when one cannot
-    desk.start()                                  restore from the journal, reconcile executors
+    desk.start()                                  restore from the journal (orders, positions and
+                                                  running algorithms, which resume), reconcile executors
     await desk.run_polls()                        (a task while the engine runs) executors' poll();
                                                   after a failed poll answers again: resync + reconcile
     desk.on_source_reconnect()                    the market feed reconnected: resync + reconcile too
@@ -48,7 +49,7 @@ from virtuoso_tui.model import (
 )
 from virtuoso_tui.risk.rule import RiskRule
 from virtuoso_tui.trading import commands as cmds
-from virtuoso_tui.trading.algos import TWAP, VWAP, ExecutionAlgo, Iceberg, ImpactSplit
+from virtuoso_tui.trading.algos import TWAP, VWAP, ExecutionAlgo, Iceberg, ImpactSplit, restore_algo
 from virtuoso_tui.trading.bookview import ArrayBook
 from virtuoso_tui.trading.commands import CommandError
 from virtuoso_tui.trading.executor import Executor, UnusableBook
@@ -111,6 +112,7 @@ class TradingDesk:
         self.exits: dict[str, ExitPlan] = {}
         self.books: dict[str, Any] = {}
         self._algo_seq = 0
+        self._algo_written: dict[str, tuple] = {}  # per algo id: the key of its last journaled state
         self._last_equity_ts: int | None = None
         self._resyncs: set[asyncio.Task] = set()  # background executor resyncs (after reconnects)
         self._down: set[str] = set()               # executors whose last poll failed
@@ -132,10 +134,63 @@ class TradingDesk:
     def start(self) -> dict[str, Any]:
         """Restore orders/fills/positions from the journal and reconcile with the executors."""
         restored = self.manager.restore()
+        algos = self._restore_algos()
         report = self.manager.reconcile()
         for pos in self.portfolio.open_positions():
             self._emit("position", replace(pos))
-        return {"restored": asdict(restored), "reconcile": asdict(report)}
+        return {"restored": asdict(restored), "reconcile": asdict(report), "algos": algos}
+
+    def _restore_algos(self) -> list[str]:
+        """Rebuild the journaled algorithms (running ones resume; finished ones come back for their
+        progress report) with their children, origin `algo:<id>`. Returns the ids still running."""
+        journal = self.manager.journal
+        if not hasattr(journal, "algos"):
+            return []
+        by_origin: dict[str, list[Order]] = {}
+        for order in self.manager.orders.values():
+            by_origin.setdefault(order.origin, []).append(order)
+        running = []
+        for row in journal.algos():
+            suffix = row["id"].rsplit("-", 1)[-1]
+            if suffix.isdigit():
+                self._algo_seq = max(self._algo_seq, int(suffix))
+            cls = self.algo_classes.get(row["kind"])
+            kids = sorted(by_origin.get(f"algo:{row['id']}", []), key=lambda o: (o.created_ts, o.client_id))
+            try:
+                if cls is None:
+                    raise ValueError(f"no algorithm {row['kind']!r} is loaded")
+                algo = restore_algo(cls, row, row["params"], kids, self.manager.submit, self.manager.cancel)
+            except (ValueError, TypeError, KeyError) as exc:
+                self._emit_out("alert", self.manager.alert(**{
+                    "level": "error", "source": "algo", "symbol": row.get("symbol"),
+                    "message": f"algo {row['id']} cannot be restored ({exc}); its orders stay as they are"}))
+                continue
+            algo.persist = self._persist_algo
+            self.algos[algo.id] = algo
+            if algo.status == row["status"]:
+                self._algo_written[algo.id] = (algo.status, algo.filled, algo.decided, len(algo.rejections),
+                                               algo.next_ts)
+            else:  # its last child filled after the row was written: the row catches up
+                self._persist_algo(algo)
+            if not algo.done:
+                running.append(algo.id)
+                self._emit_out("alert", self.manager.alert(**{
+                    "level": "info", "source": "algo", "symbol": algo.symbol,
+                    "message": f"resumed {_algo_line(algo)}"}))
+        return running
+
+    def _persist_algo(self, algo: ExecutionAlgo, params: dict[str, Any] | None = None) -> None:
+        """Journal the algorithm's parent state when it changed (always with `params`, at start)."""
+        journal = self.manager.journal
+        if not hasattr(journal, "upsert_algo"):
+            return
+        # Called on every market event for every running algo: compare a cheap key, build the row only
+        # when something the journal holds moved.
+        key = (algo.status, algo.filled, algo.decided, len(algo.rejections), algo.next_ts)
+        if params is None and self._algo_written.get(algo.id) == key:
+            return
+        journal.upsert_algo(algo.state(), params)
+        self._algo_written[algo.id] = key
 
     def stop(self) -> None:
         self.manager.update_equity(self.now())
@@ -239,6 +294,7 @@ class TradingDesk:
             algo = self.algos.get(payload.origin[5:])
             if algo is not None:
                 algo.on_order(payload)
+                self._persist_algo(algo)
         self._emit_out(topic, payload)
 
     def on_event(self, event: Any, state: Any = None) -> None:
@@ -311,6 +367,7 @@ class TradingDesk:
             algo = self.algos.get(order.origin[5:])
             if algo is not None:
                 algo.on_fill(fill, order)
+                self._persist_algo(algo)
         pos = self.portfolio.positions.get(fill.symbol)
         if pos is None or not pos.amount:
             self.exits.pop(fill.symbol, None)
@@ -342,6 +399,7 @@ class TradingDesk:
         for algo in list(self.algos.values()):
             if not algo.done:
                 algo.on_tick(ts, self.books.get(algo.symbol))
+                self._persist_algo(algo)
                 if algo.done:
                     self._emit_out("alert", self.manager.alert(**{"level": "info", "source": "algo", "symbol": algo.symbol,
                                              "message": _algo_line(algo)}))
@@ -392,11 +450,13 @@ class TradingDesk:
                 for a in self.algos.values():
                     if not a.done:
                         a.stop()
+                        self._persist_algo(a)
                 cancelled = self.manager.cancel_all()
                 return CommandResult(True, f"cancelled {len(cancelled)} orders" +
                                      (f" and {len(stopped)} algos" if stopped else ""), cancelled)
             if cmd.client_id in self.algos:
                 self.algos[cmd.client_id].stop()
+                self._persist_algo(self.algos[cmd.client_id])
                 return CommandResult(True, f"stopped {cmd.client_id}: {_algo_line(self.algos[cmd.client_id])}")
             try:
                 order = self.manager.cancel(cmd.client_id)
@@ -459,7 +519,10 @@ class TradingDesk:
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.algos[algo_id] = algo
+        algo.persist = self._persist_algo
+        self._persist_algo(algo, algo.params())  # on disk before its first slice
         algo.on_tick(self.now(), self.books.get(cmd.symbol))
+        self._persist_algo(algo)
         return CommandResult(True, f"started {_algo_line(algo)}", data=algo.progress())
 
     def _vwap_profile(self, cmd: cmds.Algo) -> Any:
@@ -484,6 +547,7 @@ class TradingDesk:
         for a in self.algos.values():
             if not a.done:
                 a.stop()
+                self._persist_algo(a)
         cancelled = self.manager.cancel_all()
         self.exits.clear()
         closed = []

@@ -2,7 +2,7 @@
 
 `OrderJournal` is the Protocol the OrderManager needs; virtuoso_tui.storage.Storage is meant to satisfy
 it (same tables as docs/contracts-for-helpers.md: orders, order_events, fills, positions, account,
-equity). `SqliteJournal` is a small self-contained implementation of the same schema over sqlite3,
+equity, and algos: execution algorithms' parent state). `SqliteJournal` is a small self-contained implementation of the same schema over sqlite3,
 used by tests, benchmarks and whenever no Storage is given. WAL with synchronous=NORMAL survives a
 killed process (kill -9): a committed transaction is in the WAL file even if the process dies.
 """
@@ -32,6 +32,8 @@ class OrderJournal(Protocol):
     def open_orders(self) -> list[Order]: ...
     def fills(self) -> list[Fill]: ...
     def positions(self) -> list[Position] | dict[str, Position]: ...
+    def upsert_algo(self, state: dict[str, Any], params: dict[str, Any] | None = None) -> None: ...
+    def algos(self) -> list[dict[str, Any]]: ...
 
 
 def journal_atomic(journal: Any) -> contextlib.AbstractContextManager[Any]:
@@ -60,7 +62,36 @@ CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, amount REAL, entr
   realized_pnl REAL, fees REAL, funding REAL, leverage REAL, opened_ts INTEGER, updated_ts INTEGER);
 CREATE TABLE IF NOT EXISTS account (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS equity (ts INTEGER, equity REAL);
+CREATE TABLE IF NOT EXISTS algos (id TEXT PRIMARY KEY, kind TEXT, symbol TEXT, side TEXT, amount REAL,
+  start_ts INTEGER, arrival REAL, executor TEXT, params TEXT, filled REAL, slices INTEGER,
+  next_ts INTEGER, status TEXT, extra TEXT);
 """
+
+#: Columns of the `algos` table (execution algorithms' parent state), shared with storage.py.
+ALGO_COLUMNS = ("id", "kind", "symbol", "side", "amount", "start_ts", "arrival", "executor", "params",
+                "filled", "slices", "next_ts", "status", "extra")
+_ALGO_STATE = tuple(c for c in ALGO_COLUMNS if c not in ("id", "params", "extra"))
+
+
+def algo_row(state: dict[str, Any], params: dict[str, Any] | None) -> tuple[tuple, str]:
+    """(values, SQL) to write one algorithm: with `params` (at start) the whole row; without, the
+    state columns of the existing row (params are written once)."""
+    if params is not None:
+        vals = tuple(json.dumps(params) if c == "params" else json.dumps(state.get(c, {})) if c == "extra"
+                     else state.get(c) for c in ALGO_COLUMNS)
+        return vals, (f"INSERT OR REPLACE INTO algos ({','.join(ALGO_COLUMNS)}) "
+                      f"VALUES ({','.join('?' * len(ALGO_COLUMNS))})")
+    sets = ", ".join(f"{c} = ?" for c in (*_ALGO_STATE, "extra"))
+    vals = (*(state.get(c) for c in _ALGO_STATE), json.dumps(state.get("extra", {})), state["id"])
+    return vals, f"UPDATE algos SET {sets} WHERE id = ?"
+
+
+def algo_from_row(row: Any) -> dict[str, Any]:
+    """A journaled algorithm as a state dict (`params` and `extra` decoded)."""
+    d = dict(zip(ALGO_COLUMNS, tuple(row), strict=True))
+    d["params"] = json.loads(d["params"] or "{}")
+    d["extra"] = json.loads(d["extra"] or "{}")
+    return d
 
 _ORDER_COLS = ("client_id", "symbol", "side", "type", "amount", "price", "stop_price", "reduce_only",
                "post_only", "status", "filled", "average_price", "fee", "exchange_id", "executor",
@@ -173,6 +204,16 @@ class SqliteJournal:
         rows = self.conn.execute("SELECT symbol, amount, entry_price, realized_pnl, fees, funding, leverage, "
                                  "opened_ts FROM positions ORDER BY symbol")
         return [Position(*r) for r in rows]
+
+    def upsert_algo(self, state: dict[str, Any], params: dict[str, Any] | None = None) -> None:
+        """Write an algorithm's parent state (with `params` when it starts). Autocommits."""
+        vals, sql = algo_row(state, params)
+        self.conn.execute(sql, vals)
+
+    def algos(self) -> list[dict[str, Any]]:
+        """Every journaled algorithm, in start order."""
+        rows = self.conn.execute(f"SELECT {','.join(ALGO_COLUMNS)} FROM algos ORDER BY start_ts, rowid")
+        return [algo_from_row(r) for r in rows]
 
     def equity_curve(self) -> list[tuple[int, float]]:
         return list(self.conn.execute("SELECT ts, equity FROM equity ORDER BY rowid"))
