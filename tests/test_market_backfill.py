@@ -103,3 +103,17 @@ def test_sim_warm_up_gives_every_face_a_past():
     assert int(hist["ts"][-1]) + 60_000 == source.market.now
     first_trade = next(r for r in source.market.run(60) if isinstance(r, Trade))
     assert abs(first_trade.price / hist["close"][-1] - 1) < 0.002
+
+
+def test_sim_ticker_24h_window_includes_the_warm_up_history():
+    from virtuoso_sim.source import SimSource
+
+    from virtuoso_tui.model import Ticker
+
+    source = SimSource([SYMBOL], {"seed": 2, "speed": 0})
+    hist = source.candle_history(SYMBOL, "1m", 3000)
+    ticker = next(r for r in source.market.run(5) if isinstance(r, Ticker))
+    day_open = float(hist["open"][-1440])
+    assert ticker.change_24h_pct == pytest.approx((ticker.last / day_open - 1) * 100, abs=1e-3)
+    assert ticker.high_24h >= float(hist["high"][-1440:].max()) - 1e-9
+    assert ticker.volume_24h == pytest.approx(float(hist["volume"][-1440:].sum()), rel=1e-3)

@@ -95,6 +95,24 @@ class SimMarket:
         self._started = False
 
     # ---------------------------------------------------------------- public reads
+    def seed_day(self, symbol: str, open_, high, low, volume) -> None:
+        """Load the closed 1m candles before the start (prices in quote, volume in base, oldest first;
+        the last 1440 count) as the ticker's rolling 24 h window, so 24 h change, high, low and volume
+        include the warm-up history. Only before the market has moved; the price path is unaffected."""
+        sym = self._syms[self.symbols.index(symbol)]
+        if self.now != self.start_ts:
+            raise ValueError(f"seed_day for {symbol} must come before the market starts")
+        sym.minutes.clear()
+        p = sym.profile
+        n = len(open_)
+        for i in range(max(0, n - sym.minutes.maxlen), n):
+            sym.minutes.append((round(float(open_[i]) / p.tick), round(float(high[i]) / p.tick),
+                                round(float(low[i]) / p.tick), round(float(volume[i]) / p.lot)))
+        if sym.minutes:
+            ms = sym.minutes
+            sym.closed = (max(max(m[1] for m in ms), sym.book.last), min(min(m[2] for m in ms), sym.book.last),
+                          sum(m[3] for m in ms))
+
     def profile(self, symbol: str) -> SymbolProfile:
         """The SymbolProfile (tick, lot, start price, beta...) of `symbol`."""
         return self._syms[self.symbols.index(symbol)].profile

@@ -84,8 +84,12 @@ class SimSource(Source):
         from virtuoso_sim.history import history as _history
 
         prices = self.options.get("prices") or {}
-        return _history(symbol, timeframe, bars, seed=int(self.options.get("seed", 1)),
-                        end_ts=self.market.now, price=prices.get(symbol))
+        candles = _history(symbol, timeframe, bars, seed=int(self.options.get("seed", 1)),
+                           end_ts=self.market.now, price=prices.get(symbol))
+        if timeframe == "1m" and self.market.now == self.market.start_ts:
+            # the ticker's 24 h window starts with this history, as an exchange's would
+            self.market.seed_day(symbol, candles["open"], candles["high"], candles["low"], candles["volume"])
+        return candles
 
     async def events(self) -> AsyncIterator[MarketEvent | SourceHealth]:
         market = self.market
