@@ -166,7 +166,7 @@ class BinanceStream(StreamSource):
         if sync is None:
             return []
         self._depth_seen += 1
-        if not self._depth_seen & 15 and d.E:  # the lag is a gauge: sampling it is enough
+        if d.E and (not self._depth_seen & 15 or self.last_lag_ms is None):  # a gauge: sampling is enough
             self.last_lag_ms = float(now_ms() - d.E)
         if sync.state == "live":  # the hot path: no result object unless something is wrong
             r = sync.apply_live(d)

@@ -22,15 +22,16 @@
                                      "alert" (model Alert), "error" (dict message[, command|client_id])
 
 `settings` is plain dicts: {"paper": {...}, "sizing": {...}, "strategy": {...}, "session": "vt"}
-(keys as in virtuoso_tui.config). Neighbours: commands.py parses, orders.py is the one door for orders
-(sizing + risk + journal), algos.py and stops.py generate orders through it, portfolio.py keeps score.
-`build_desk(...)` wires one from the plugin host and settings (runtime.py calls it).
+(keys as in virtuoso_tui.config). This module keeps the facade: market events, the strategy and its
+exits, the command language's dispatch and the views. Its parts: algo_desk.py (AlgoDesk: execution
+algorithms started, ticked, journaled, restored), venue_link.py (VenueLink: the executors' async
+lifecycle; LiveUnavailable), wiring.py (build_desk, live_executor, session_prefix; re-exported here).
+Neighbours: commands.py parses, orders.py is the one door for orders (sizing + risk + journal),
+algos.py and stops.py generate orders through it, portfolio.py keeps score.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any
@@ -49,7 +50,8 @@ from virtuoso_tui.model import (
 )
 from virtuoso_tui.risk.rule import RiskRule
 from virtuoso_tui.trading import commands as cmds
-from virtuoso_tui.trading.algos import TWAP, VWAP, ExecutionAlgo, Iceberg, ImpactSplit, restore_algo
+from virtuoso_tui.trading.algo_desk import AlgoDesk, algo_line
+from virtuoso_tui.trading.algos import ExecutionAlgo
 from virtuoso_tui.trading.bookview import ArrayBook
 from virtuoso_tui.trading.commands import CommandError
 from virtuoso_tui.trading.executor import Executor, UnusableBook
@@ -59,8 +61,11 @@ from virtuoso_tui.trading.signal_strategy import SignalStrategy
 from virtuoso_tui.trading.sizing import Sizer
 from virtuoso_tui.trading.stops import ExitPlan
 from virtuoso_tui.trading.strategy import StrategyContext
+from virtuoso_tui.trading.venue_link import LiveUnavailable, VenueLink
+from virtuoso_tui.trading.wiring import LIVE_FROM_SOURCE, build_desk, live_executor, session_prefix
 
-log = logging.getLogger(__name__)
+__all__ = ["EQUITY_INTERVAL_MS", "LIVE_FROM_SOURCE", "CommandResult", "LiveUnavailable", "TradingDesk", "build_desk",
+           "live_executor", "session_prefix"]
 
 #: Equity is sampled (journal, curve, VaR, drawdown, start-of-day) once per this much market time.
 EQUITY_INTERVAL_MS = 60_000
@@ -107,15 +112,12 @@ class TradingDesk:
         self.manager.quote = self.quote
         self.funding_enabled = bool(paper.get("funding", True))
         self.plugin_verbs = {c.verb: c for c in (plugin_commands or [])}
-        self.algo_classes = {"twap": TWAP, "vwap": VWAP, "iceberg": Iceberg, "split": ImpactSplit, **(algos or {})}
-        self.algos: dict[str, ExecutionAlgo] = {}
         self.exits: dict[str, ExitPlan] = {}
         self.books: dict[str, Any] = {}
-        self._algo_seq = 0
-        self._algo_written: dict[str, tuple] = {}  # per algo id: the key of its last journaled state
+        self.algo_desk = AlgoDesk(self.manager, self.books, now, self.states, self._price, self.portfolio.equity,
+                                  self._emit_out, algos)
+        self.venues = VenueLink(self.manager, self._emit_out)
         self._last_equity_ts: int | None = None
-        self._resyncs: set[asyncio.Task] = set()  # background executor resyncs (after reconnects)
-        self._down: set[str] = set()               # executors whose last poll failed
         strat = dict(settings.get("strategy") or {})
         self.strategy: Any = None
         self.strategy_timeframe = str(strat.get("timeframe", "15m"))
@@ -131,145 +133,49 @@ class TradingDesk:
                 self.strategy = cls(params)
 
     # -- lifecycle ----------------------------------------------------------------------------------
+    @property
+    def algos(self) -> dict[str, ExecutionAlgo]:
+        """Execution algorithms by id, running and finished (the AlgoDesk's)."""
+        return self.algo_desk.algos
+
+    @property
+    def algo_classes(self) -> dict[str, type[ExecutionAlgo]]:
+        """Algorithm kinds the `algo` command can start: the built-ins and plugins'."""
+        return self.algo_desk.classes
+
     def start(self) -> dict[str, Any]:
         """Restore orders/fills/positions from the journal and reconcile with the executors."""
         restored = self.manager.restore()
-        algos = self._restore_algos()
+        algos = self.algo_desk.restore()
         report = self.manager.reconcile()
         for pos in self.portfolio.open_positions():
             self._emit("position", replace(pos))
         return {"restored": asdict(restored), "reconcile": asdict(report), "algos": algos}
 
-    def _restore_algos(self) -> list[str]:
-        """Rebuild the journaled algorithms (running ones resume; finished ones come back for their
-        progress report) with their children, origin `algo:<id>`. Returns the ids still running."""
-        journal = self.manager.journal
-        if not hasattr(journal, "algos"):
-            return []
-        by_origin: dict[str, list[Order]] = {}
-        for order in self.manager.orders.values():
-            by_origin.setdefault(order.origin, []).append(order)
-        running = []
-        for row in journal.algos():
-            suffix = row["id"].rsplit("-", 1)[-1]
-            if suffix.isdigit():
-                self._algo_seq = max(self._algo_seq, int(suffix))
-            cls = self.algo_classes.get(row["kind"])
-            kids = sorted(by_origin.get(f"algo:{row['id']}", []), key=lambda o: (o.created_ts, o.client_id))
-            try:
-                if cls is None:
-                    raise ValueError(f"no algorithm {row['kind']!r} is loaded")
-                algo = restore_algo(cls, row, row["params"], kids, self.manager.submit, self.manager.cancel)
-            except (ValueError, TypeError, KeyError) as exc:
-                self._emit_out("alert", self.manager.alert(**{
-                    "level": "error", "source": "algo", "symbol": row.get("symbol"),
-                    "message": f"algo {row['id']} cannot be restored ({exc}); its orders stay as they are"}))
-                continue
-            algo.persist = self._persist_algo
-            self.algos[algo.id] = algo
-            if algo.status == row["status"]:
-                self._algo_written[algo.id] = (algo.status, algo.filled, algo.decided, len(algo.rejections),
-                                               algo.next_ts)
-            else:  # its last child filled after the row was written: the row catches up
-                self._persist_algo(algo)
-            if not algo.done:
-                running.append(algo.id)
-                self._emit_out("alert", self.manager.alert(**{
-                    "level": "info", "source": "algo", "symbol": algo.symbol,
-                    "message": f"resumed {_algo_line(algo)}"}))
-        return running
-
-    def _persist_algo(self, algo: ExecutionAlgo, params: dict[str, Any] | None = None) -> None:
-        """Journal the algorithm's parent state when it changed (always with `params`, at start)."""
-        journal = self.manager.journal
-        if not hasattr(journal, "upsert_algo"):
-            return
-        # Called on every market event for every running algo: compare a cheap key, build the row only
-        # when something the journal holds moved.
-        key = (algo.status, algo.filled, algo.decided, len(algo.rejections), algo.next_ts)
-        if params is None and self._algo_written.get(algo.id) == key:
-            return
-        journal.upsert_algo(algo.state(), params)
-        self._algo_written[algo.id] = key
-
     def stop(self) -> None:
         self.manager.update_equity(self.now())
 
-    # -- executor life cycle (async; the engine awaits these) -----------------------------------------
+    # -- executor life cycle (async; the engine awaits these; venue_link.py does the work) -----------
     async def start_executors(self) -> None:
         """Await every executor's start() before market data flows; `start()` then reconciles with
         what they found. A failure is one LiveUnavailable sentence (and an "error" event)."""
-        for name, ex in self.manager.executors.items():
-            try:
-                await ex.start()
-            except Exception as exc:  # noqa: BLE001 - any start failure means this executor cannot trade
-                message = _clean(ex, f"executor {name!r} cannot start: {exc}")
-                self._emit_out("error", {"message": message, "source": name})
-                raise LiveUnavailable(message) from None
+        await self.venues.start_executors()
 
     async def run_polls(self) -> None:
-        """Poll executors that ask for it (poll_interval_s) until cancelled. A poll that fails marks
-        the executor down (one alert); the first poll that works again is followed by a resync and a
-        reconcile, so orders the venue holds that we do not know are surfaced, never ignored."""
-        polled = {n: ex for n, ex in self.manager.executors.items() if ex.poll_interval_s}
-        if not polled:
-            return
-        interval = min(float(ex.poll_interval_s) for ex in polled.values())
-        while True:
-            await asyncio.sleep(interval)
-            for name, ex in polled.items():
-                await self.poll_executor(name, ex)
+        """Poll executors that ask for it until cancelled; resync + reconcile after an outage."""
+        await self.venues.run_polls()
 
     async def poll_executor(self, name: str, ex: Executor) -> bool:
         """One poll; True when it worked."""
-        down = self._down
-        try:
-            await ex.poll()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a venue outage must not stop the desk
-            if name not in down:
-                down.add(name)
-                self._emit_out("alert", self.manager.alert(**{
-                    "level": "error", "source": name,
-                    "message": _clean(ex, f"lost contact with the {name} executor ({type(exc).__name__}: {exc}); "
-                                          "orders will be reconciled when it answers")}))
-            return False
-        if name in down:
-            down.discard(name)
-            await self.resync_executor(name)
-        return True
+        return await self.venues.poll_executor(name, ex)
 
     async def resync_executor(self, name: str) -> Any:
-        """After a reconnect: the executor refreshes what the venue holds, then the manager reconciles
-        (unknown venue orders and orders missing there become alerts). Returns the ReconcileReport,
-        or None when the executor could not be reached (it stays marked down)."""
-        ex = self.manager.executors[name]
-        try:
-            await ex.resync()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            self._down.add(name)
-            self._emit_out("error", {"message": _clean(ex, f"resync of the {name} executor failed: {exc}"),
-                                     "source": name})
-            return None
-        report = self.manager.reconcile(name)
-        self._emit_out("alert", self.manager.alert(**{
-            "level": "warning" if (report.unknown or report.missing) else "info", "source": "reconcile",
-            "message": f"{name} reconciled after a reconnect: {len(report.unknown)} unknown at the venue, "
-                       f"{len(report.missing)} missing there"}))
-        return report
+        """Resync one executor and reconcile: the ReconcileReport, None when it could not be reached."""
+        return await self.venues.resync_executor(name)
 
     def on_source_reconnect(self) -> None:
-        """The market feed reconnected: whatever happened meanwhile, resync the non-volatile (venue)
-        executors in the background (the market data keeps flowing)."""
-        tasks = self._resyncs
-        for name, ex in self.manager.executors.items():
-            if not ex.volatile:
-                task = asyncio.get_running_loop().create_task(self.resync_executor(name))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+        """The market feed reconnected: resync the venue executors in the background."""
+        self.venues.on_source_reconnect()
 
     def on_book_invalid(self, symbol: str, reason: str) -> None:
         """A book is being resynchronised: nothing may be matched or priced against it until the next
@@ -280,21 +186,12 @@ class TradingDesk:
             ex.on_book(blank)
 
     async def close_executors(self) -> None:
-        for task in list(self._resyncs):
-            task.cancel()
-        for name, ex in self.manager.executors.items():
-            try:
-                await ex.close()
-            except Exception as exc:  # noqa: BLE001 - shutdown goes on
-                log.warning("%s", _clean(ex, f"executor {name!r} close failed: {exc}"))
+        await self.venues.close_executors()
 
     # -- events -------------------------------------------------------------------------------------
     def _emit(self, topic: str, payload: Any) -> None:
-        if topic == "order" and payload.origin.startswith("algo:"):
-            algo = self.algos.get(payload.origin[5:])
-            if algo is not None:
-                algo.on_order(payload)
-                self._persist_algo(algo)
+        if topic == "order":
+            self.algo_desk.on_order(payload)
         self._emit_out(topic, payload)
 
     def on_event(self, event: Any, state: Any = None) -> None:
@@ -331,7 +228,7 @@ class TradingDesk:
                     ex.on_funding(event)
         elif isinstance(event, Candle) and event.closed:
             self._manage_exits(symbol, event.close, event.ts, event.high, event.low)
-        self._tick_algos(event.ts)
+        self.algo_desk.tick(event.ts)
         if self._last_equity_ts is None or event.ts - self._last_equity_ts >= EQUITY_INTERVAL_MS:
             self._last_equity_ts = event.ts
             self.manager.update_equity(event.ts)
@@ -363,11 +260,7 @@ class TradingDesk:
         return [self.manager.submit(i) for i in self.strategy.on_signal(ctx, signal)]
 
     def _on_fill(self, fill: Fill, order: Order) -> None:
-        if order.origin.startswith("algo:"):
-            algo = self.algos.get(order.origin[5:])
-            if algo is not None:
-                algo.on_fill(fill, order)
-                self._persist_algo(algo)
+        self.algo_desk.on_fill(fill, order)
         pos = self.portfolio.positions.get(fill.symbol)
         if pos is None or not pos.amount:
             self.exits.pop(fill.symbol, None)
@@ -394,15 +287,6 @@ class TradingDesk:
             self.manager.submit(OrderIntent(symbol, side, ex.amount, reduce_only=True, origin=f"exit:{ex.reason}"))
         if plan.done:
             self.exits.pop(symbol, None)
-
-    def _tick_algos(self, ts: int) -> None:
-        for algo in list(self.algos.values()):
-            if not algo.done:
-                algo.on_tick(ts, self.books.get(algo.symbol))
-                self._persist_algo(algo)
-                if algo.done:
-                    self._emit_out("alert", self.manager.alert(**{"level": "info", "source": "algo", "symbol": algo.symbol,
-                                             "message": _algo_line(algo)}))
 
     # -- commands -----------------------------------------------------------------------------------
     def submit(self, intent: OrderIntent, executor: str | None = None) -> Order:
@@ -446,18 +330,13 @@ class TradingDesk:
                                  "; ".join(_order_line(o) for o in orders), orders)
         if isinstance(cmd, cmds.Cancel):
             if cmd.client_id is None:
-                stopped = [a.id for a in self.algos.values() if not a.done]
-                for a in self.algos.values():
-                    if not a.done:
-                        a.stop()
-                        self._persist_algo(a)
+                stopped = self.algo_desk.stop_all()
                 cancelled = self.manager.cancel_all()
                 return CommandResult(True, f"cancelled {len(cancelled)} orders" +
                                      (f" and {len(stopped)} algos" if stopped else ""), cancelled)
             if cmd.client_id in self.algos:
-                self.algos[cmd.client_id].stop()
-                self._persist_algo(self.algos[cmd.client_id])
-                return CommandResult(True, f"stopped {cmd.client_id}: {_algo_line(self.algos[cmd.client_id])}")
+                algo = self.algo_desk.stop(cmd.client_id)
+                return CommandResult(True, f"stopped {cmd.client_id}: {algo_line(algo)}")
             try:
                 order = self.manager.cancel(cmd.client_id)
             except KeyError:
@@ -478,7 +357,8 @@ class TradingDesk:
                 raise CommandError(str(exc)) from None
             return CommandResult(True, _order_line(order), [order])
         if isinstance(cmd, cmds.Algo):
-            return self._start_algo(cmd)
+            algo = self.algo_desk.start(cmd)
+            return CommandResult(True, f"started {algo_line(algo)}", data=algo.progress())
         if isinstance(cmd, cmds.ShowRisk):
             return CommandResult(True, self.risk_report(), data=self.portfolio.risk_metrics())
         if isinstance(cmd, cmds.ResetRisk):
@@ -497,57 +377,9 @@ class TradingDesk:
         ok = order.status is not OrderStatus.REJECTED
         return CommandResult(ok, _order_line(order), [order])
 
-    def _start_algo(self, cmd: cmds.Algo) -> CommandResult:
-        arrival = self._price(cmd.symbol)
-        if arrival is None:
-            raise CommandError(f"no market price for {cmd.symbol} yet; wait for market data")
-        amount = cmd.size.to_base(cmd.price or arrival, self.portfolio.equity())
-        self._algo_seq += 1
-        algo_id = f"{cmd.kind}-{self._algo_seq}"
-        args = (algo_id, cmd.symbol, cmd.side, amount, self.now(), arrival, self.manager.submit, self.manager.cancel)
-        cls = self.algo_classes[cmd.kind]
-        try:
-            if cmd.kind == "twap":
-                algo = cls(*args, duration_ms=cmd.duration_ms, slices=cmd.slices)
-            elif cmd.kind == "vwap":
-                algo = cls(*args, duration_ms=cmd.duration_ms, slices=cmd.slices,
-                           profile=self._vwap_profile(cmd))
-            elif cmd.kind == "iceberg":
-                algo = cls(*args, price=cmd.price, display=cmd.display)
-            else:
-                algo = cls(*args, max_bps=cmd.max_bps, interval_ms=cmd.interval_ms or 1000)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        self.algos[algo_id] = algo
-        algo.persist = self._persist_algo
-        self._persist_algo(algo, algo.params())  # on disk before its first slice
-        algo.on_tick(self.now(), self.books.get(cmd.symbol))
-        self._persist_algo(algo)
-        return CommandResult(True, f"started {_algo_line(algo)}", data=algo.progress())
-
-    def _vwap_profile(self, cmd: cmds.Algo) -> Any:
-        """Time-of-day volume profile from the symbol's 1m candles; with less than a day of history,
-        the shape of the most recent candles; CommandError without candles."""
-        from virtuoso_tui.trading.algos import volume_profile
-
-        n = cmd.slices or max(1, int(cmd.duration_ms // 60_000))
-        state = self.states().get(cmd.symbol)
-        series = state.candles.get("1m") if state is not None else None
-        if series is None or len(series) == 0:
-            raise CommandError(f"vwap needs candle history for {cmd.symbol}; use twap instead")
-        try:
-            return volume_profile(series.ts, series.volume, self.now(), cmd.duration_ms, n)
-        except ValueError:
-            if len(series) < n or not series.volume[-n:].sum() > 0:
-                raise CommandError(f"vwap needs {n} candles of {cmd.symbol} volume; use twap instead") from None
-            return series.volume[-n:]
-
     def kill(self) -> CommandResult:
         """Cancel every open order and algorithm, then flatten every position."""
-        for a in self.algos.values():
-            if not a.done:
-                a.stop()
-                self._persist_algo(a)
+        self.algo_desk.stop_all()
         cancelled = self.manager.cancel_all()
         self.exits.clear()
         closed = []
@@ -587,17 +419,6 @@ class TradingDesk:
                 "metrics": pf.risk_metrics()}
 
 
-class LiveUnavailable(ValueError):
-    """Live trading cannot start (no keys, keys refused, venue unreachable). One sentence; a
-    ValueError so the CLI reports it as a user error (exit 2)."""
-
-
-def _clean(ex: Executor, text: str) -> str:
-    """Messages about an executor pass through its redaction (keys never reach an event or a log)."""
-    clean = getattr(ex, "clean", None)
-    return clean(text) if callable(clean) else text
-
-
 def _order_line(o: Order) -> str:
     what = f"{o.side} {o.amount:.8g} {o.symbol} {o.type.value}" + (f" @ {o.price:g}" if o.price else "")
     if o.stop_price:
@@ -608,104 +429,3 @@ def _order_line(o: Order) -> str:
     if o.filled:
         state += f" {o.filled:.8g} @ {o.average_price:.8g}"
     return f"order {o.client_id} {what}: {state}" + (f" ({o.reason})" if o.reason else "")
-
-
-def _algo_line(a: ExecutionAlgo) -> str:
-    p = a.progress()
-    avg = "n/a" if p["filled"] == 0 else f"{p['avg_price']:.8g}"
-    slip = "n/a" if p["filled"] == 0 else f"{p['slippage_bps']:+.1f} bps"
-    return (f"{a.id} {a.side} {a.amount:.8g} {a.symbol}: {p['progress']:.0%} done in {p['slices']} slices, "
-            f"avg {avg} vs arrival {a.arrival:.8g} ({slip})")
-
-
-#: [sources.ccxt] options the live executor shares with the ccxt source (the venue and its keys)
-LIVE_FROM_SOURCE = ("exchange", "api_key", "secret", "password", "api_key_env", "secret_env", "password_env",
-                    "base_url", "timeout_ms", "rate_limit_ms")
-
-
-def live_executor(host: Any, settings: Any) -> Executor:
-    """The live executor `--live` trades through: the executor (or the plugin providing one) named by
-    [live] executor, with options [sources.ccxt] exchange and keys, [live] sandbox, then
-    [plugins.<plugin>] on top. LiveUnavailable (one sentence) when it is off, missing or has no keys."""
-    live = settings.live
-    if not live.enabled:
-        raise LiveUnavailable("--live needs [live] enabled = true in the config file")
-    found = None
-    for name, (plugin, cls) in host.registry("virtuoso_executors").items():
-        if name == "paper" or (isinstance(cls, type) and issubclass(cls, ExecutionAlgo)):
-            continue
-        if live.executor in (name, plugin):
-            found = (name, plugin, cls)
-            break
-    if found is None:
-        raise LiveUnavailable(f"no live executor {live.executor!r} is loaded ([live] executor; see 'virtuoso plugins')")
-    name, plugin, cls = found
-    source = settings.source_options("ccxt")
-    options = {k: v for k, v in source.items() if k in LIVE_FROM_SOURCE}
-    options["sandbox"] = bool(live.sandbox)
-    options.update(settings.plugins.options_for(plugin))
-    ok, executor = host.guard(plugin, f"executor {name!r}", cls, options)
-    if not ok:
-        raise LiveUnavailable(f"the live executor {name!r} failed to build: {host.infos[plugin].error}")
-    problem = executor.problem()
-    if problem:
-        raise LiveUnavailable(problem)
-    return executor
-
-
-def session_prefix(journal: Any, *, live: bool) -> str:
-    """The client-id prefix of this database: "vt" for paper and backtests (reproducible ids), and for
-    live trading a prefix drawn once per database and kept in it, so ids of a fresh database can never
-    collide with orders an older database left open at the venue."""
-    if not live:
-        return "vt"
-    prefix = journal.get_account("live_session")
-    if not prefix:
-        import secrets
-
-        prefix = "vt" + secrets.token_hex(3)
-        journal.set_account("live_session", prefix)
-    return str(prefix)
-
-
-def build_desk(*, host: Any, settings: Any, storage: Any, bus: Any, now: Callable[[], int],
-               states: Callable[[], dict[str, Any]] | None = None, live: bool = False) -> TradingDesk:
-    """Wire a desk from the plugin host (executors, algos, rules, commands) and the settings.
-    `live` (the --live flag) with [live] enabled makes the live executor the default: orders go to
-    the venue; paper stays available by name. LiveUnavailable when live trading cannot be set up."""
-    from virtuoso_tui.trading.journal import SqliteJournal
-
-    plain = settings.to_dict() if hasattr(settings, "to_dict") else dict(settings or {})
-    paper = dict(plain.get("paper") or {})
-    strategy = dict(plain.get("strategy") or {})
-    execs: dict[str, Executor] = {}
-    algos: dict[str, type[ExecutionAlgo]] = {}
-    for name, (plugin, cls) in host.registry("virtuoso_executors").items():
-        if isinstance(cls, type) and issubclass(cls, ExecutionAlgo):
-            algos[name] = cls
-        elif name == "paper":
-            ok, executor = host.guard(plugin, f"executor {name!r}", cls, paper)
-            if ok:
-                execs[name] = executor
-    from virtuoso_tui.risk.rule import configured_rules
-
-    rules = configured_rules(host, settings)
-    default = "paper"
-    if live:
-        executor = live_executor(host, settings)
-        execs[executor.name] = executor
-        default = executor.name
-    commands = [c for _plugin, c in host.collect("virtuoso_commands")]
-    strategy_cls = None
-    if strategy.get("enabled"):
-        wanted = strategy.get("name", "prism")
-        found = host.registry("virtuoso_strategies")
-        if wanted not in found:
-            raise ValueError(f"[strategy] name {wanted!r} is not a strategy any plugin provides "
-                             f"(available: {', '.join(sorted(found)) or 'none'})")
-        strategy_cls = found[wanted][1]
-    journal = storage if storage is not None else SqliteJournal(":memory:")
-    return TradingDesk(journal, {"paper": paper, "strategy": strategy, "sizing": strategy.get("sizing") or {},
-                                 "session": session_prefix(journal, live=bool(live))},
-                       execs, rules, now, emit=bus.publish, plugin_commands=commands, algos=algos, states=states,
-                       default_executor=default, strategy_cls=strategy_cls)
