@@ -258,3 +258,32 @@ def test_a_third_party_face_replaces_a_built_in_only_when_config_says_so(full_st
     assert isinstance(replaced, Fixed)
     assert chosen.evaluate(full_state).faces["orderflow"].score == pytest.approx(90.0)
     assert len(chosen.faces) == len(FACES)
+
+
+def test_div_tables_never_cut_a_number_on_a_narrow_screen(full_state):
+    """At 80x24 the DIV panel is ~42 columns: the compact layout drops the gauge and may shorten names,
+    but every score, weight, impact and DIV is printed whole."""
+    import io
+
+    from rich.console import Console
+
+    from virtuoso_tui.prism.render import confluence_table, face_table
+
+    prism = Prism(FACES)
+    sig = prism.evaluate(full_state)
+    for width in (40, 42, 50, 63):
+        for table in [face_table(r, width=width) for r in sig.faces.values()] + [confluence_table(sig, width)]:
+            buf = io.StringIO()
+            Console(file=buf, width=width, color_system=None).print(table)
+            text = buf.getvalue()
+            assert all(len(line) <= width for line in text.splitlines())
+            lines = text.splitlines()
+            header = next(i for i, line in enumerate(lines) if line.startswith("COMPONENT"))
+            last = next(i for i, line in enumerate(lines) if line.startswith(("FINAL SCORE", "CONFLU")))
+            rows = [line for line in lines[header + 1:last + 1] if line and not line.startswith(" ")]
+            assert rows, text
+            for line in rows:
+                cells = line.split()[2:] if line.startswith("FINAL SCORE") else line.split()[1:]
+                numeric = [c for c in cells if any(ch.isdigit() for ch in c)]
+                assert numeric or "n/a" in cells or "conf" in cells, line
+                assert all(re.fullmatch(r"[+-]?\d+\.\d+", c) for c in numeric), line

@@ -40,13 +40,35 @@ def gauge(score: float | None, fill: str = "▓") -> Text:
     return Text.assemble((fill * n, band_style(score)), ("·" * (GAUGE_WIDTH - n), "grey50"))
 
 
-def _new_table(title: str) -> Table:
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
-    table.add_column("COMPONENT", min_width=18)
-    for col in ("SCORE", "WEIGHT", "IMPACT", "DIV"):
-        table.add_column(col, justify="right")
-    table.add_column("GAUGE", no_wrap=True)
+#: below this many columns a DIV table drops its gauge and lets names shorten: numbers are never cut
+COMPACT_WIDTH = 64
+
+
+def _new_table(title: str, width: int | None = None, extra: int = 0) -> Table:
+    """`extra`: columns a caller adds after DIV (the confluence's CONF), so compact names leave room."""
+    compact = width is not None and width < COMPACT_WIDTH
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold",
+                  collapse_padding=compact)
+    if compact:
+        # the numbers take 5+6+6+5 columns and a space each; the name gets what is left, at least 6
+        name_width = max(6, width - 26 - extra)
+        table.add_column("COMPONENT", min_width=6, max_width=name_width, no_wrap=True, overflow="ellipsis")
+    else:
+        table.add_column("COMPONENT", min_width=18)
+    for col in ("SCORE", "WEIGHT", "IMPACT", "DIV"):  # room for 71.07, 0.225, 16.7, +26.3
+        table.add_column(col, justify="right", no_wrap=True, min_width=max(len(col), 5))
+    if not compact:
+        table.add_column("GAUGE", no_wrap=True)
     return table
+
+
+def _row(table: Table, *cells) -> None:
+    """Add a row, leaving out the gauge cell when the table has no GAUGE column (compact)."""
+    names = [c.header for c in table.columns]
+    cells = list(cells)
+    if "GAUGE" not in names:
+        del cells[5]
+    table.add_row(*cells)
 
 
 def _row_order(rows: list[ComponentScore]) -> list[ComponentScore]:
@@ -55,26 +77,27 @@ def _row_order(rows: list[ComponentScore]) -> list[ComponentScore]:
     return live + sorted(rest, key=lambda c: c.score is None)
 
 
-def face_table(result: FaceResult, symbol: str | None = None) -> Table:
-    """The DIV table of one face: its components sorted by impact and a FINAL row."""
+def face_table(result: FaceResult, symbol: str | None = None, width: int | None = None) -> Table:
+    """The DIV table of one face: its components sorted by impact and a FINAL row. `width` (the space it
+    will get, when known) below COMPACT_WIDTH gives the compact layout: no gauge, names may shorten."""
     title = f" {symbol or result.symbol}  {result.face.replace('_', ' ').title()} score contribution"
-    table = _new_table(title)
+    table = _new_table(title, width)
     rows = _row_order(result.components)
     live = [c for c in rows if c.score is not None and c.weight > 0]
     impacts = largest_remainder([c.weight * c.final for c in live], result.score or 0.0, 1)
     divs = largest_remainder([c.div for c in live], sum(c.div for c in live), 1)
     for c, imp, div in zip(live, impacts, divs, strict=True):
-        table.add_row(c.name, f"{c.score:.2f}", f"{c.weight:.2f}", f"{imp:.1f}", f"{div:+.1f}", gauge(c.final))
+        _row(table, c.name, f"{c.score:.2f}", f"{c.weight:.2f}", f"{imp:.1f}", f"{div:+.1f}", gauge(c.final))
     for c in rows[len(live):]:
         if c.score is None and c.detail == "confidence only":
-            table.add_row(Text(c.name, style="grey50"), Text("conf", style="grey50"), "", "", "", Text("", style="grey50"))
+            _row(table, Text(c.name, style="grey50"), Text("conf", style="grey50"), "", "", "", Text("", style="grey50"))
         else:
-            table.add_row(Text(c.name, style="grey50"), Text("n/a", style="grey50"), Text("—", style="grey50"),
+            _row(table, Text(c.name, style="grey50"), Text("n/a", style="grey50"), Text("—", style="grey50"),
                           Text("—", style="grey50"), Text("—", style="grey50"), gauge(None))
     if result.score is None:
-        table.add_row(Text("FINAL SCORE", style="bold grey50"), Text("n/a", style="grey50"), "", "", "", gauge(None))
+        _row(table, Text("FINAL SCORE", style="bold grey50"), Text("n/a", style="grey50"), "", "", "", gauge(None))
     else:
-        table.add_row(Text("FINAL SCORE", style="bold"), Text(f"{result.score:.2f}", style="bold"), "",
+        _row(table, Text("FINAL SCORE", style="bold"), Text(f"{result.score:.2f}", style="bold"), "",
                       f"{sum(impacts):.1f}", f"{sum(divs):+.1f}", gauge(result.score, "▒"))
     table.caption = _caption(result, rows)
     table.caption_justify = "left"
@@ -87,25 +110,25 @@ def _caption(result: FaceResult, rows: list[ComponentScore]) -> str:
     return "  " + "\n  ".join(notes)
 
 
-def confluence_table(signal: Signal) -> Table:
+def confluence_table(signal: Signal, width: int | None = None) -> Table:
     """One row per face: SCORE, normalised WEIGHT, IMPACT = weight × confidence-shrunk score, DIV."""
-    table = _new_table(f" {signal.symbol}  Confluence")
-    table.add_column("CONF", justify="right")
+    table = _new_table(f" {signal.symbol}  Confluence", width, extra=5)
+    table.add_column("CONF", justify="right", no_wrap=True, min_width=4)
     live = sorted((r for r in signal.faces.values() if r.score is not None and r.weight > 0),
                   key=lambda r: -r.weight * effective_score(r))
     impacts = largest_remainder([r.weight * effective_score(r) for r in live], signal.score or 0.0, 1)
     face_divs = [sum(c.div for c in r.components if c.score is not None and c.weight > 0) for r in live]
     divs = largest_remainder(face_divs, sum(face_divs), 1)
     for r, imp, div in zip(live, impacts, divs, strict=True):
-        table.add_row(r.face, f"{r.score:.2f}", f"{r.weight:.3f}", f"{imp:.1f}", f"{div:+.1f}", gauge(r.score), f"{r.confidence:.2f}")
+        _row(table, r.face, f"{r.score:.2f}", f"{r.weight:.3f}", f"{imp:.1f}", f"{div:+.1f}", gauge(r.score), f"{r.confidence:.2f}")
     missing = [r for r in signal.faces.values() if not any(r is x for x in live)]
     for r in missing:
-        table.add_row(Text(r.face, style="grey50"), Text("n/a", style="grey50"), Text("—", style="grey50"),
+        _row(table, Text(r.face, style="grey50"), Text("n/a", style="grey50"), Text("—", style="grey50"),
                       Text("—", style="grey50"), Text("—", style="grey50"), gauge(None), Text("—", style="grey50"))
     if signal.score is None:
-        table.add_row(Text("CONFLUENCE", style="bold grey50"), Text("n/a", style="grey50"), "", "", "", gauge(None), "")
+        _row(table, Text("CONFLUENCE", style="bold grey50"), Text("n/a", style="grey50"), "", "", "", gauge(None), "")
     else:
-        table.add_row(Text("CONFLUENCE", style="bold"), Text(f"{signal.score:.2f}", style="bold"), "",
+        _row(table, Text("CONFLUENCE", style="bold"), Text(f"{signal.score:.2f}", style="bold"), "",
                       f"{sum(impacts):.1f}", f"{sum(divs):+.1f}", gauge(signal.score, "▒"), f"{signal.confidence:.2f}")
     table.caption = (f"  signal {signal.side}" + "".join(f"\n  · {r}" for r in signal.reasons)
                      + "".join(f"\n  {r.face}: {r.reason}" for r in missing))

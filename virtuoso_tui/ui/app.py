@@ -308,7 +308,7 @@ class VirtuosoApp(App[int]):
             self._div_key, self._div_drawn_at = (self.selected, self.view), now
             div = self.query_one("#div", Panel)
             div.border_title = f"{self.selected} · {self.view.replace('_', ' ')} DIV breakdown  (c/Esc: chart)"
-            div.show(div_renderable(signal, self.view, self.palette))
+            div.show(div_renderable(signal, self.view, self.palette, width=div.size.width))
 
     def _draw_book(self) -> None:
         panel = self.query_one("#book", Panel)

@@ -17,14 +17,14 @@ from virtuoso_tui.prism.render import confluence_table, face_table
 from virtuoso_tui.ui.themes import Palette
 
 
-def div_renderable(signal: Any, view: str, palette: Palette) -> RenderableType:
+def div_renderable(signal: Any, view: str, palette: Palette, width: int | None = None) -> RenderableType:
     """The DIV table for face `view` ("confluence" for the confluence table) of `signal`."""
     if signal is None:
         return Text("not scored yet — the prism needs more data for this symbol", style=palette.dim)
     if view == "confluence":
-        return confluence_table(signal)
+        return confluence_table(signal, width)
     face = signal.faces.get(view)
     if face is None:
         return Text(f"face {view!r} is not part of this signal (faces: {', '.join(signal.faces)})",
                     style=palette.warn)
-    return face_table(face, symbol=signal.symbol)
+    return face_table(face, symbol=signal.symbol, width=width)
