@@ -143,3 +143,20 @@ def test_analyze_text_prints_the_div_table_and_bad_face_is_an_error():
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("virtuoso: unknown face 'moon' (faces: technical, volume, orderflow, orderbook, "
                                   "price_structure, sentiment)")
+
+
+def test_text_format_prints_the_confluence_table_when_a_signal_changes_side(tmp_path):
+    cfg = tmp_path / "v.toml"
+    cfg.write_text("[prism.signal]\nlong_threshold = 52\nshort_threshold = 48\nhysteresis = 1\n")
+    out = virtuoso("--no-ui", "--config", str(cfg), "--speed", "0", "--seed", "3", "--db", "",
+                   "--market-seconds", "600", "--format", "text", "--events", "signal")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    tables = [i for i, line in enumerate(lines) if line.strip().endswith("Confluence")]
+    assert tables, "no signal changed side in ten minutes with 52/48 thresholds"
+    for i in tables:
+        assert lines[i - 1].startswith("signal ")  # the one-line signal it explains
+        block = "\n".join(lines[i:i + 12])
+        assert "COMPONENT" in block and "CONFLUENCE" in block
+    # unchanged signals stay one line each
+    assert sum(1 for line in lines if line.startswith("signal ")) > len(tables)

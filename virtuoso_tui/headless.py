@@ -2,7 +2,8 @@
 commands from stdin when stdin is not a terminal.
 
 Every line is one JSON object with a "type" (the bus topic): candle, signal, alert, order, fill,
-position, health, error, command, lifecycle. Raw trades and book updates are not printed unless asked
+position, health, error, command, lifecycle. With `--format text` each event is one readable line, and a
+signal whose side changed is followed by its confluence DIV table (the renderer the TUI and `analyze` use). Raw trades and book updates are not printed unless asked
 for with `--events`, since they arrive hundreds of times a second.
 """
 
@@ -87,6 +88,11 @@ class HeadlessPrinter:
             line = json.dumps(record, separators=(",", ":"), default=str)
         else:
             line = format_text(record)
+            if topic == "signal" and getattr(payload, "changed", False):
+                # a new side is worth the whole story: the confluence DIV table, same renderer as the TUI
+                from virtuoso_tui.prism.render import render_signal_text
+
+                line += "\n" + render_signal_text(payload).rstrip()
         try:
             self.out.write(line + "\n")
             self.out.flush()
