@@ -80,7 +80,7 @@ class VirtuosoApp(App[int]):
         self.timeframe = self.timeframes[0] if self.timeframes else "1m"
         self.view = "chart"  # or a face name, or "confluence"
         self.line_chart = False
-        self._div_key: tuple[str | None, str] | None = None
+        self._div_key: tuple[str | None, str, int] | None = None
         self._div_drawn_at = 0.0
         self._errors: list[float] = []
         self.frame_times: deque[float] = deque(maxlen=5000)  # seconds spent building each frame
@@ -302,13 +302,18 @@ class VirtuosoApp(App[int]):
         if self.view != "chart":
             # a rich Table costs ~10 ms to lay out: a human reads it, so twice a second is plenty
             now = time.monotonic()
-            if self._div_key == (self.selected, self.view) and now - self._div_drawn_at < DIV_REFRESH_S:
+            div = self.query_one("#div", Panel)
+            width = div.size.width
+            if width <= 0:  # just shown, not laid out yet: its Resized message brings the first draw
+                return
+            # a new symbol, view or width draws at once (never a table laid out for a stale width)
+            key = (self.selected, self.view, width)
+            if self._div_key == key and now - self._div_drawn_at < DIV_REFRESH_S:
                 self.model.dirty.add(f"prism:{self.selected}")  # draw the newest one a little later
                 return
-            self._div_key, self._div_drawn_at = (self.selected, self.view), now
-            div = self.query_one("#div", Panel)
+            self._div_key, self._div_drawn_at = key, now
             div.border_title = f"{self.selected} · {self.view.replace('_', ' ')} DIV breakdown  (c/Esc: chart)"
-            div.show(div_renderable(signal, self.view, self.palette, width=div.size.width))
+            div.show(div_renderable(signal, self.view, self.palette, width=width))
 
     def _draw_book(self) -> None:
         panel = self.query_one("#book", Panel)
