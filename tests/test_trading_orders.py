@@ -255,6 +255,27 @@ def test_reconcile_reports_unknown_orders():
     assert om.reconcile().unknown == ["stranger-1"]
 
 
+def test_reconcile_compares_venue_positions_with_the_journal():
+    om, ex, *_ = make()
+    assert om.reconcile().positions == []  # an executor without positions() has nothing to compare
+    ex.positions = lambda: {SYM: 0.0, "ETH/USDT:USDT": 0.0}
+    a = om.submit(OrderIntent(SYM, "buy", 0.3))
+    ex.fill(a.client_id, 0.3, 100.0)
+    ex.live.discard(a.client_id)
+    venue = {SYM: 0.3, "ETH/USDT:USDT": 0.0}
+    ex.positions = lambda: venue
+    assert om.reconcile().positions == []  # the venue agrees with our fills
+    venue[SYM] = 0.3 * (1 + 1e-9)  # the venue's decimal rounding of the same size: not a difference
+    assert om.reconcile().positions == []
+    alerts = []
+    om.emit = lambda topic, payload: alerts.append(payload) if topic == "alert" else None
+    venue.update({SYM: -0.2, "ETH/USDT:USDT": 1.5})  # someone traded at the venue behind our back
+    report = om.reconcile()
+    assert report.positions == ["BTC/USDT:USDT: venue -0.2, journal +0.3", "ETH/USDT:USDT: venue +1.5, journal +0"]
+    assert [a.message.split(":")[0] for a in alerts] == ["position BTC/USDT", "position ETH/USDT"]
+    assert om.portfolio.positions[SYM].amount == pytest.approx(0.3)  # surfaced, never silently "fixed"
+
+
 def test_interrupted_new_order_is_rejected_on_restore():
     j = SqliteJournal()
     om, ex, *_ = make(journal=j)

@@ -10,7 +10,9 @@ ignoring them. `amend()` changes price/amount through ccxt's edit_order (Binance
 keeping our client id); the venue's answer goes back through the manager's `report_amend`. `poll()`
 (every `poll_interval_s` while the engine runs) picks up fills and closes that happened at the venue;
 `resync()` after a reconnect refetches the venue's open orders and the final state of ours that closed
-meanwhile, so the manager's reconcile that follows compares like with like.
+meanwhile, so the manager's reconcile that follows compares like with like. Positions: for the
+configured linear-contract symbols, start() and resync() fetch the venue's net positions
+(`positions()`), and the manager's reconcile reports any symbol where they differ from the journal.
 
 Options (the desk builds them from [sources.ccxt] exchange/keys, [live] sandbox and
 [plugins.virtuoso_ccxt]; see virtuoso.toml): exchange, symbols (markets whose open orders are
@@ -92,6 +94,9 @@ class LiveExecutor(Executor):
         #: client id -> amount filled on venue orders it replaced (an amend starts a new venue order)
         self._carried: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
+        #: symbol -> the venue's signed net position (base units), for the contract symbols configured;
+        #: None until fetched, or when no configured symbol is a linear contract
+        self.venue_positions: dict[str, float] | None = None
         self.errors: list[str] = []
         self._filter = RedactingFilter(self._credentials.secrets())
         for name in ("ccxt.base.exchange", "ccxt.async_support.base.exchange", __name__):
@@ -138,6 +143,7 @@ class LiveExecutor(Executor):
         try:
             await call_with_retry(ex.load_markets, self.policy)
             await self.refresh_open()
+            await self.refresh_positions()
         except CredentialsRefused as exc:
             raise LiveExecutorError(f"{self.exchange_id} refused the API credentials ({exc})") from None
         except ccxt.BaseError as exc:
@@ -152,6 +158,33 @@ class LiveExecutor(Executor):
                 found[o.get("clientOrderId") or f"exchange:{o['id']}"] = o
         self.open = found
         return found
+
+    def contract_symbols(self) -> list[str]:
+        """The configured symbols that are linear contracts (`A/B:B`): the ones with a venue position.
+        Spot holdings are balances, not positions; inverse sizes are in contracts of the quote, which
+        our base-unit portfolio cannot compare without a price, so neither is reconciled here."""
+        return [s for s in self.symbols if market_types([s]) == ["linear"]]
+
+    async def refresh_positions(self) -> dict[str, float] | None:
+        """Replace `venue_positions` with the venue's net position for each contract symbol
+        (0.0 when flat). ccxt's unified position: `contracts` x `contractSize`, `side` long/short."""
+        symbols = self.contract_symbols()
+        if not symbols or not self.exchange.has.get("fetchPositions"):
+            self.venue_positions = None
+            return None
+        found = dict.fromkeys(symbols, 0.0)
+        rows = await call_with_retry(lambda: self.exchange.fetch_positions(symbols), self.policy)
+        for p in rows:
+            if p.get("symbol") not in found:
+                continue
+            size = float(p.get("contracts") or 0.0) * float(p.get("contractSize") or 1.0)
+            found[p["symbol"]] += -size if p.get("side") == "short" else size  # hedge mode: both legs net
+        self.venue_positions = found
+        return found
+
+    def positions(self) -> dict[str, float] | None:
+        """Executor contract: the venue's positions as last fetched (start / resync)."""
+        return None if self.venue_positions is None else dict(self.venue_positions)
 
     async def drain(self) -> None:
         """Wait for every order request in flight (tests, and a clean shutdown)."""
@@ -275,6 +308,7 @@ class LiveExecutor(Executor):
         for cid, venue in before.items():
             if cid not in self.open:
                 await self._refetch(cid, venue)
+        await self.refresh_positions()  # after the fills above, so like is compared with like
 
     async def poll(self) -> None:
         """Fetch each open order of ours and report fills and closes that happened at the venue."""

@@ -9,7 +9,8 @@ Optional async life cycle (no-ops by default; the engine awaits them through the
 before the market data pump (connect, load markets, fetch the venue's open orders, so the desk's
 reconcile that follows compares with the venue), `poll()` every `poll_interval_s` seconds while the
 engine runs (fills and closes that happened at the venue), `resync()` after a reconnect (the venue's
-open orders again, before the manager reconciles), `close()` on shutdown. `amend()` changes an open
+open orders and positions again, before the manager reconciles), `close()` on shutdown. `positions()`
+is the venue's own position per symbol, which reconcile compares with the journal's. `amend()` changes an open
 order's price/amount at the venue; the default says the executor cannot.
 
 Execution algorithms (TWAP, VWAP, iceberg, impact-aware split) are in trading/algos.py: they are not
@@ -78,6 +79,12 @@ class Executor:
     def open_ids(self) -> set[str]:
         """Client ids of the orders open at this executor (for reconcile)."""
         raise NotImplementedError
+
+    def positions(self) -> dict[str, float] | None:
+        """The venue's net position per symbol it was asked about (signed base amount, 0.0 for flat),
+        as last fetched by start()/resync(), for reconcile to compare with the journal's portfolio.
+        None: this executor holds no positions of its own (paper: the portfolio is the truth)."""
+        return None
 
     def amend(self, client_id: str, *, price: float | None = None, amount: float | None = None) -> bool:
         """Change an open order's price and/or amount (the manager journalled the new values first).

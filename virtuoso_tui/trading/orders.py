@@ -81,6 +81,8 @@ class ReconcileReport:
     unknown: list[str] = field(default_factory=list)      # open at the executor, unknown to us
     missing: list[str] = field(default_factory=list)      # open here, not at the executor
     resubmitted: list[str] = field(default_factory=list)  # missing at a volatile (paper) executor, re-placed
+    #: "SYMBOL: venue X, journal Y" for each symbol whose net position differs at the executor
+    positions: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -555,7 +557,25 @@ class OrderManager:
                     report.resubmitted.append(cid)
                 else:
                     report.missing.append(cid)
+            report.positions += self._position_differences(ex)
         for cid in report.unknown + report.missing:
             self.emit("alert", self.alert(**{"level": "warning", "source": "reconcile",
                                 "message": f"order {cid} differs between the journal and the executor"}))
+        for diff in report.positions:
+            self.emit("alert", self.alert(**{"level": "warning", "source": "reconcile",
+                                "message": f"position {diff}: the venue's position is not the journal's"}))
         return report
+
+    def _position_differences(self, ex: Executor) -> list[str]:
+        """Symbols whose venue position (the executor's `positions()`) is not ours, beyond rounding
+        (a millionth of the larger size). Surfaced, never corrected silently: the trader decides."""
+        venue = ex.positions()
+        if venue is None:
+            return []
+        out = []
+        for symbol, theirs in sorted(venue.items()):
+            held = self.portfolio.positions.get(symbol)
+            ours = held.amount if held is not None else 0.0
+            if abs(theirs - ours) > 1e-6 * max(abs(theirs), abs(ours)) + 1e-12:
+                out.append(f"{symbol}: venue {theirs:+g}, journal {ours:+g}")
+        return out

@@ -99,9 +99,10 @@ class VenueLink:
             return None
         report = self.manager.reconcile(name)
         self._emit_out("alert", self.manager.alert(**{
-            "level": "warning" if (report.unknown or report.missing) else "info", "source": "reconcile",
+            "level": "warning" if (report.unknown or report.missing or report.positions) else "info",
+            "source": "reconcile",
             "message": f"{name} reconciled after a reconnect: {len(report.unknown)} unknown at the venue, "
-                       f"{len(report.missing)} missing there"}))
+                       f"{len(report.missing)} missing there, {len(report.positions)} positions differ"}))
         return report
 
     def on_source_reconnect(self) -> None:
