@@ -57,6 +57,25 @@ def test_grid_ranked_by_objective_matches_single_runs(btc):
     assert dd.best["metrics"]["max_drawdown"] == min(v["metrics"]["max_drawdown"] for v in ran)
 
 
+def test_base_params_sit_under_every_candidate_and_the_walkforward(btc):
+    """The CLI passes the configured params as `base` (Strategy.config_params): every candidate runs
+    on them, the searched params override them, rows list only what was searched."""
+    based = optimize(btc, "sma_cross", grid={"fast": [5, 10, 20]}, base={"slow": "120"}, objective="sharpe")
+    assert [r["params"] for r in based.rows if r["params"]["fast"] == 5] == [{"fast": 5}]
+    for r in based.rows:
+        alone = run_backtest(btc, "sma_cross", {"fast": r["params"]["fast"], "slow": 120}).metrics["sharpe"]
+        assert r["metrics"]["sharpe"] == pytest.approx(alone)
+    default = optimize(btc, "sma_cross", grid={"fast": [5, 10, 20]}, objective="sharpe")
+    assert _table(default) != _table(based)           # slow=30 by default: the base really reached them
+    overridden = optimize(btc, "sma_cross", grid={"fast": [5], "slow": [60]}, base={"slow": 120})
+    assert overridden.rows[0]["metrics"]["sharpe"] == pytest.approx(
+        run_backtest(btc, "sma_cross", {"fast": 5, "slow": 60}).metrics["sharpe"])
+    wf = walkforward(btc, "sma_cross", grid={"fast": [5, 10]}, base={"slow": 120}, folds=2)
+    assert wf.folds and all(f["params"].keys() == {"fast"} for f in wf.folds)
+    plain = walkforward(btc, "sma_cross", grid={"fast": [5, 10]}, folds=2)
+    assert wf.metrics["total_return"] != pytest.approx(plain.metrics["total_return"])  # OOS runs used it too
+
+
 def test_processes_give_the_serial_answer(btc):
     serial = optimize(btc, "sma_cross", grid=GRID)
     parallel = optimize(btc, "sma_cross", grid=GRID, workers=2)

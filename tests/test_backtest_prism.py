@@ -263,3 +263,66 @@ def test_quiet_bars_and_repeated_calls_decide_nothing_twice():
     ctx = StrategyContext("BTC/USDT", "15m", 0, state, Position("BTC/USDT"), 10_000.0, 10_000.0)
     assert strategy.on_bar(ctx) == [] and len(strategy.tape) == before
     assert math.isfinite(strategy.last_signal.score)
+
+
+CONFIGURED = """
+[timeframes]
+weights = { ltf = 0.0, mtf = 0.5, htf = 0.5 }
+[prism]
+div_cap = 6.0
+[prism.weights]
+orderflow = 0.0
+technical = 0.4
+[prism.signal]
+long_threshold = 58.0
+short_threshold = 42.0
+hysteresis = 1.5
+[prism.options.technical]
+rsi_period = 21
+[strategy]
+name = "prism"
+[strategy.params]
+allow_short = true
+"""
+
+
+def test_backtest_runs_the_configured_prism_not_the_defaults(tmp_path, capsys):
+    """What the trader watches live is what `virtuoso backtest --strategy prism` scores: thresholds,
+    weights, blend, div cap, face options and [strategy.params] come from the config; --param wins."""
+    cfg = tmp_path / "virtuoso.toml"
+    cfg.write_text(CONFIGURED, encoding="utf-8")
+    from virtuoso_tui.config import load_config
+
+    params = resolve_strategy("prism").config_params(load_config(str(cfg)))
+    assert params["timeframes"] == "4h:0.5,15m:0.5" and params["div_cap"] == 6.0
+    assert (params["long_threshold"], params["short_threshold"], params["hysteresis"]) == (58.0, 42.0, 1.5)
+    assert params["w_orderflow"] == 0.0 and params["w_technical"] == 0.4 and params["allow_short"] is True
+    assert json.loads(params["face_options"]) == {"technical": {"rsi_period": 21}}
+    strategy = resolve_strategy("prism")(params, record=True)
+    candles = btc_15m(400)
+    run_events(candles, strategy)
+    technical = next(f for f in strategy.prism.faces if f.name == "technical")
+    assert technical.options["rsi_period"] == 21 and strategy.prism.div_cap == 6.0
+    rsi = {c.name: c for c in strategy.tape[-1][1].faces["technical"].components}["rsi"]
+    c = np.log(candles.close)   # the faces work on ln(price)
+    assert rsi.raw["15m"]["rsi"] == pytest.approx(talib.RSI(c, 21)[-1], abs=1e-9)   # RSI(21), not RSI(14)
+    assert rsi.raw["15m"]["rsi"] != pytest.approx(talib.RSI(c, 14)[-1], abs=1e-6)
+
+    data = str(OHLCV / "binance-spot-2024" / "BTC_USDT-15m.feather")
+    run = ["backtest", "--data", data, "--to", "2024-01-05", "--strategy", "prism", "--json", "--config", str(cfg)]
+    assert main(run) == 0
+    configured = json.loads(capsys.readouterr().out)
+    assert {k: configured["params"][k] for k in params} == params
+    assert main(run + ["--param", "long_threshold=70"]) == 0
+    overridden = json.loads(capsys.readouterr().out)["params"]
+    assert overridden["long_threshold"] == 70.0 and overridden["w_technical"] == 0.4
+
+
+@pytest.mark.parametrize("options, message", [
+    ('{"technical": {"rsi_period": 1}}', "face_options technical"),
+    ('{"nobody": {"x": 1}}', "names no face of this prism: nobody"),
+    ("[1, 2]", "JSON object of face -> options"),
+])
+def test_bad_face_options_fail_with_one_clear_error(options, message):
+    with pytest.raises(ValueError, match=message):   # at construction, or at the first bar (faces known)
+        run_events(btc_15m(150), resolve_strategy("prism")({"face_options": options}))

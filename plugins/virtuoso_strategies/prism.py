@@ -18,13 +18,17 @@ does around it live, so one implementation serves paper, live and backtests:
 Params beyond SignalStrategy's: timeframes ("" = the prism's default blend 4h .40 / 15m .35 / 5m .25;
 or "tf:w,tf:w"; timeframes below the strategy timeframe are left out, see prism/vector.py
 `blend_for`), window (candles kept per timeframe, as MarketState's capacity), the signal thresholds,
-the face weights w_technical ... w_sentiment, risk_pct (ATR sizing), max_leverage.
+the face weights w_technical ... w_sentiment, div_cap, risk_pct (ATR sizing), max_leverage, face_options (a JSON
+object {face: {option: value}}, [prism.options] in virtuoso.toml's form). `virtuoso backtest --strategy
+prism` fills thresholds, weights, blend and face options from the config (the prism the trader watches)
+and [strategy.params] when [strategy] name is prism; a --param overrides any of them.
 Not vectorisable as a whole (stops and sizing are path-dependent); its candle faces are
 (virtuoso_tui/prism/vector.py). Neighbours: backtest/engine.py and backtest/replay.py call `on_bar`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -60,11 +64,34 @@ def registered_faces() -> list[Any]:
     return list(_FACES)
 
 
-def _fresh(face: Any) -> Face:
-    """A new face object (faces cache per symbol: a backtest must not share them with another run)."""
-    if isinstance(face, type):
-        return face()
-    return type(face)(dict(face.options))
+def _fresh(face: Any, options: dict[str, Any] | None = None) -> Face:
+    """A new face object (faces cache per symbol: a backtest must not share them with another run),
+    built with `options` ([prism.options.NAME]) when given, checked as the live prism checks them."""
+    cls = face if isinstance(face, type) else type(face)
+    if options is None:
+        return cls() if isinstance(face, type) else cls(dict(face.options))
+    try:
+        cls.check_options(options)
+    except ValueError as exc:
+        raise ValueError(f"face_options {cls.name}: {exc}") from None
+    return cls(dict(options))
+
+
+def parse_face_options(text: Any) -> dict[str, dict[str, Any]]:
+    """The `face_options` param: a JSON object {face: {option: value}} ("" = none), as
+    [prism.options] in virtuoso.toml (the backtest command passes the configured one)."""
+    if isinstance(text, dict):
+        table = text
+    elif not text:
+        return {}
+    else:
+        try:
+            table = json.loads(str(text))
+        except ValueError:
+            raise ValueError(f"face_options must be a JSON object of face -> options, got {text!r}") from None
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise ValueError(f"face_options must be a JSON object of face -> options, got {text!r}")
+    return {str(k): dict(v) for k, v in table.items()}
 
 
 class PrismView:
@@ -102,7 +129,7 @@ class PrismStrategy(SignalStrategy):
         **SignalStrategy.params,
         "timeframes": "", "window": 1000, "long_threshold": 65.0, "short_threshold": 35.0, "hysteresis": 3.0,
         **{f"w_{name}": w for name, w in DEFAULT_WEIGHTS.items()},
-        "risk_pct": 1.0, "max_leverage": 1.0,
+        "risk_pct": 1.0, "max_leverage": 1.0, "face_options": "", "div_cap": 10.0,
     }
 
     def __init__(self, params: dict[str, Any] | None = None, sizer: Sizer | None = None, stats: Any = None,
@@ -114,6 +141,7 @@ class PrismStrategy(SignalStrategy):
         if self.window < 100:
             raise ValueError(f"prism window must be at least 100 candles (window={p['window']})")
         self.blend_spec = parse_blend(p["timeframes"]) if p["timeframes"] else None
+        self.face_options = parse_face_options(p["face_options"])
         self.max_leverage = float(p["max_leverage"])
         if not self.max_leverage > 0:
             raise ValueError(f"prism max_leverage must be positive (max_leverage={p['max_leverage']})")
@@ -131,6 +159,24 @@ class PrismStrategy(SignalStrategy):
         self._plan: ExitPlan | None = None
         self._plan_opened: int | None = None
 
+    @classmethod
+    def config_params(cls, settings: Any) -> dict[str, Any]:
+        """The prism a trader runs with `settings`: [prism.signal] thresholds and hysteresis,
+        [prism.weights], [prism] div_cap, the [timeframes] blend, [prism.options] as face_options,
+        then [strategy.params] when [strategy] name is prism (Strategy.config_params)."""
+        plain = settings.to_dict()
+        prism, tf = plain["prism"], plain["timeframes"]
+        blend: dict[str, float] = {}
+        for level in ("htf", "mtf", "ltf"):
+            if tf["weights"][level] > 0:
+                blend[tf[level]] = blend.get(tf[level], 0.0) + float(tf["weights"][level])
+        out: dict[str, Any] = {**prism["signal"], "div_cap": prism["div_cap"],
+                               "timeframes": ",".join(f"{k}:{w:g}" for k, w in blend.items())}
+        out.update({f"w_{name}": w for name, w in prism["weights"].items() if f"w_{name}" in cls.params})
+        if prism["options"]:
+            out["face_options"] = json.dumps(prism["options"], sort_keys=True)
+        return {**out, **super().config_params(settings)}
+
     @property
     def warmup(self) -> int:
         """Closed candles before the first possible entry: a face needs MIN_CANDLES candles of a blend
@@ -143,10 +189,14 @@ class PrismStrategy(SignalStrategy):
         tfs = sorted(set(self.timeframes) | {ctx.timeframe}, key=timeframe_ms)
         self.own = MarketState(ctx.symbol, timeframes=tfs, capacity=self.window)
         p = self.p
-        faces = [_fresh(f) for f in (self._face_source if self._face_source is not None else registered_faces())]
+        given = self._face_source if self._face_source is not None else registered_faces()
+        faces = [_fresh(f, self.face_options.get(f.name)) for f in given]
+        unknown = set(self.face_options) - {f.name for f in faces}
+        if unknown:
+            raise ValueError(f"face_options names no face of this prism: {', '.join(sorted(unknown))}")
         weights = {f.name: float(p[f"w_{f.name}"]) for f in faces if f"w_{f.name}" in p}
         self.prism = Prism(faces, weights, self.timeframes, float(p["long_threshold"]),
-                           float(p["short_threshold"]), float(p["hysteresis"]))
+                           float(p["short_threshold"]), float(p["hysteresis"]), float(p["div_cap"]))
 
     def _feed(self, series: Any, new: int) -> None:
         """Apply the `new` newest closed candles of the engine's series to the own MarketState."""
@@ -260,3 +310,4 @@ def tape_arrays(tape: list[tuple[int, Signal]], face: str) -> dict[str, np.ndarr
             dv.append(float(comp.div) if comp is not None and comp.score is not None else np.nan)
         out[f"{name}.score"], out[f"{name}.div"] = np.array(sc), np.array(dv)
     return out
+

@@ -209,7 +209,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from virtuoso_tui.backtest.report import write_report
     from virtuoso_tui.backtest.runner import run_backtest
 
-    params = parse_pairs(args.param, "--param")
+    params = {**_configured_params(args), **parse_pairs(args.param, "--param")}
     if args.trades or (args.events and getattr(args, "source", None) == "sim"):
         result = _run_recording(args, params)
     else:
@@ -264,6 +264,21 @@ def _run_recording(args: argparse.Namespace, params: dict[str, str]):
                         rules=_risk_rules(args) if paper else None)
 
 
+def _configured_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The strategy's defaults from the config (--config, else the search order), under --param, so a
+    backtest runs what the trader runs live (`Strategy.config_params`: the prism strategy takes the
+    configured prism — thresholds, weights, blend, face options — and [strategy.params])."""
+    from virtuoso_tui.backtest.runner import resolve_strategy
+    from virtuoso_tui.config import ConfigError, load_config
+
+    cls = resolve_strategy(args.strategy)
+    try:
+        settings = load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        raise _UserError(str(exc)) from exc
+    return cls.config_params(settings)
+
+
 def _broker(args: argparse.Namespace) -> str | None:
     if args.broker != "paper":
         return None
@@ -298,7 +313,7 @@ def _search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "objective": args.objective,
             "fee": args.fee, "slippage_bps": args.slippage_bps, "capital": args.capital, "mode": args.mode,
             "workers": None if args.workers == 0 else args.workers, "scheduler": args.scheduler,
-            "seed": args.seed if args.seed is not None else 0}
+            "seed": args.seed if args.seed is not None else 0, "base": _configured_params(args)}
 
 
 def _save_sweep(args: argparse.Namespace, candles: Any, result: Any) -> None:
@@ -320,7 +335,7 @@ def _save_sweep(args: argparse.Namespace, candles: Any, result: Any) -> None:
     finally:
         storage.close()
     if result.best is not None:
-        best = run_backtest(candles, args.strategy, result.best["params"], fee=args.fee,
+        best = run_backtest(candles, args.strategy, {**_configured_params(args), **result.best["params"]}, fee=args.fee,
                             slippage_bps=args.slippage_bps, capital=args.capital, mode=args.mode)
         _save(args, best, "optimize-best")
 

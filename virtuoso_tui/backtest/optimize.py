@@ -166,7 +166,7 @@ def _init_worker(candles: Candles, settings: dict[str, Any]) -> None:
 def evaluate(params: dict[str, Any], candles: Candles, settings: dict[str, Any]) -> dict[str, Any]:
     """One candidate: its params, metrics, and error (None when it ran)."""
     try:
-        result = run_backtest(candles, settings["strategy"], params, fee=settings["fee"],
+        result = run_backtest(candles, settings["strategy"], {**settings["base"], **params}, fee=settings["fee"],
                               slippage_bps=settings["slippage_bps"], capital=settings["capital"],
                               mode=settings["mode"])
     except (ValueError, ZeroDivisionError) as exc:
@@ -237,8 +237,10 @@ def optimize(candles: Candles, strategy: str | type[Strategy] = "sma_cross", *,
              grid: dict[str, Sequence[Any]] | None = None, space: dict[str, Any] | None = None,
              method: str | None = None, n_iter: int = 50, seed: int = 0, objective: str = "sharpe",
              fee: float = 0.001, slippage_bps: float = 0.0, capital: float = 10_000.0, mode: str = "auto",
-             workers: int | None = 1, scheduler: Any = None) -> OptimizeResult:
+             workers: int | None = 1, scheduler: Any = None, base: dict[str, Any] | None = None) -> OptimizeResult:
     """Search for the params with the best `objective` and rank every candidate tried.
+    `base`: params every candidate starts from (the CLI passes the configured ones, see
+    Strategy.config_params); the searched params override them, and rows list the searched ones.
 
     method "grid": every combination of `grid`; "random": n_iter distinct random candidates from
     `space` (see random_params); "bayes": n_iter distinct candidates chosen by optuna's TPE sampler
@@ -265,7 +267,8 @@ def optimize(candles: Candles, strategy: str | type[Strategy] = "sma_cross", *,
     if unknown:
         raise ValueError(f"strategy {cls.name!r} has no parameter {sorted(unknown)[0]!r} "
                          f"(parameters: {', '.join(sorted(cls.params))})")
-    settings = {"strategy": cls, "fee": fee, "slippage_bps": slippage_bps, "capital": capital, "mode": mode}
+    settings = {"strategy": cls, "fee": fee, "slippage_bps": slippage_bps, "capital": capital, "mode": mode,
+                "base": coerce_params(cls, dict(base or {}))}
     extra: dict[str, Any] = {"method": method, "seed": seed}
     started = time.perf_counter()
     if method == "bayes":

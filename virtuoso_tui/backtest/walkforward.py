@@ -76,10 +76,10 @@ def walkforward(candles: Candles, strategy: str | type[Strategy] = "sma_cross", 
                 method: str | None = None, n_iter: int = 30, folds: int = 5, is_ratio: float = 3.0, anchored: bool = False,
                 objective: str = "sharpe", fee: float = 0.001, slippage_bps: float = 0.0,
                 capital: float = 10_000.0, mode: str = "auto", workers: int | None = 1,
-                scheduler: Any = None, seed: int = 0) -> WalkForwardResult:
+                scheduler: Any = None, seed: int = 0, base: dict[str, Any] | None = None) -> WalkForwardResult:
     """Run the walk-forward (see the module docstring). Each in-sample search is `optimize` with this
     `method` (grid, random or bayes; None: grid when a grid is given, else random), seeded seed + fold
-    index. Raises ValueError when no IS candidate runs."""
+    index; `base` params under every candidate (optimize's). Raises ValueError when no IS candidate runs."""
     cls = resolve_strategy(strategy)
     tf = candles.timeframe
     common = {"fee": fee, "slippage_bps": slippage_bps, "capital": capital, "mode": mode}
@@ -92,13 +92,15 @@ def walkforward(candles: Candles, strategy: str | type[Strategy] = "sma_cross", 
     bounds = fold_bounds(len(candles), folds, is_ratio, anchored)
     for k, (i0, i1, o0, o1) in enumerate(bounds):
         search = optimize(candles.slice(i0, i1), cls, grid=grid, space=space, method=method, n_iter=n_iter,
-                          seed=seed + k, objective=objective, workers=workers, scheduler=scheduler, **common)
+                          seed=seed + k, objective=objective, workers=workers, scheduler=scheduler, base=base,
+                          **common)
         best = search.best
         if best is None:
             raise ValueError(f"fold {k + 1}: no in-sample candidate could run ({search.rows[0].get('error')})")
-        warm = max(cls(best["params"]).warmup - 1, 0)
+        chosen = {**(base or {}), **best["params"]}
+        warm = max(cls(chosen).warmup - 1, 0)
         start = max(o0 - warm, 0)
-        oos = run_backtest(candles.slice(start, o1), cls, best["params"], timeframe=tf, **common)
+        oos = run_backtest(candles.slice(start, o1), cls, chosen, timeframe=tf, **common)
         offset = o0 - start
         scale = level / capital
         seg = oos.equity[offset:] * scale

@@ -53,6 +53,14 @@ class Strategy:
             )
         self.p: dict[str, Any] = {**self.params, **(params or {})}
 
+    @classmethod
+    def config_params(cls, settings: Any) -> dict[str, Any]:
+        """Params this strategy takes from the validated config (virtuoso.toml), which a backtest uses
+        as defaults under the command line's --param, so it runs what the trader runs live. The base:
+        [strategy.params] when [strategy] name is this strategy's."""
+        plain = settings.to_dict()["strategy"]
+        return dict(plain["params"]) if plain["name"] == cls.name else {}
+
     @property
     def warmup(self) -> int:
         """Closed candles needed before the first decision."""
