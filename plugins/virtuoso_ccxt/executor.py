@@ -7,7 +7,9 @@ work runs as tasks on the running loop and reports back through the manager (`re
 orders and `open_ids()` lists them by client id: the manager's `reconcile()` then surfaces orders the
 venue holds that we do not know (an order without a client id shows as `exchange:<id>`), never
 ignoring them. `amend()` changes price/amount through ccxt's edit_order (Binance spot: cancelReplace,
-keeping our client id); the venue's answer goes back through the manager's `report_amend`. `poll()`
+keeping our client id; Bybit v5 and Binance futures: in place); the venue's answer goes back through
+the manager's `report_amend`. A venue that acknowledges an order with its ids only (Bybit v5 create and
+amend) has the order fetched at once, so fills and status come from the venue, never assumed. `poll()`
 (every `poll_interval_s` while the engine runs) picks up fills and closes that happened at the venue;
 `resync()` after a reconnect refetches the venue's open orders and the final state of ours that closed
 meanwhile, so the manager's reconcile that follows compares like with like. Positions: for the
@@ -93,6 +95,8 @@ class LiveExecutor(Executor):
         self._reported: dict[str, float] = {}  # client id -> amount already reported filled
         #: client id -> amount filled on venue orders it replaced (an amend starts a new venue order)
         self._carried: dict[str, float] = {}
+        #: (client id, venue order id) -> that venue order's cumulative fee already reported
+        self._fees: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Task] = set()
         #: symbol -> the venue's signed net position (base units), for the contract symbols configured;
         #: None until fetched, or when no configured symbol is a linear contract
@@ -127,8 +131,11 @@ class LiveExecutor(Executor):
         if cls is None:
             raise LiveExecutorError(f"ccxt has no exchange {self.exchange_id!r} ([executors.live] exchange)")
         o = self.options
+        # fetchOrder.acknowledged: Bybit's unified account finds an order by id among its last 500 only,
+        # and ccxt refuses until told we know; we only fetch orders we placed or hold open
         config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(o.get("timeout_ms", 10_000)),
-                                  "options": {"fetchMargins": False, "warnOnFetchOpenOrdersWithoutSymbol": False}}
+                                  "options": {"fetchMargins": False, "warnOnFetchOpenOrdersWithoutSymbol": False,
+                                              "fetchOrder": {"acknowledged": True}}}
         if self.symbols:
             config["options"]["fetchMarkets"] = {"types": market_types(self.symbols)}
         if o.get("rate_limit_ms") is not None:
@@ -173,7 +180,9 @@ class LiveExecutor(Executor):
             self.venue_positions = None
             return None
         found = dict.fromkeys(symbols, 0.0)
-        rows = await call_with_retry(lambda: self.exchange.fetch_positions(symbols), self.policy)
+        rows = []
+        for sym in symbols:  # one symbol a call: Bybit refuses a list of several
+            rows += await call_with_retry(lambda sym=sym: self.exchange.fetch_positions([sym]), self.policy)
         for p in rows:
             if p.get("symbol") not in found:
                 continue
@@ -230,7 +239,23 @@ class LiveExecutor(Executor):
             if self.sink is not None:
                 self.sink.report_status(order.client_id, OrderStatus.REJECTED, reason)
             return
-        self._apply(order.client_id, placed)
+        asked = {"symbol": order.symbol, "side": order.side, "type": otype, "amount": order.amount,
+                 "price": order.price, "filled": 0.0}
+        self._apply(order.client_id, await self._settled(placed, asked))
+
+    async def _settled(self, answer: dict, asked: dict) -> dict:
+        """The venue's full view of an order it answered with ids only (Bybit v5 acknowledges create and
+        amend so: no status, amount or fills), fetched at once. If that fetch fails, `asked` (what we
+        sent, as an open order) stands in until poll() fetches the order."""
+        import ccxt
+
+        if answer.get("status") is not None:
+            return answer
+        try:
+            return await call_with_retry(lambda: self.exchange.fetch_order(answer["id"], asked["symbol"]), self.policy)
+        except (ccxt.BaseError, CredentialsRefused) as exc:
+            self.errors.append(self.clean(f"fetch {answer['id']}: {type(exc).__name__}: {exc}"))
+            return {**asked, "id": answer["id"], "clientOrderId": answer.get("clientOrderId"), "status": "open"}
 
     async def _cancel(self, client_id: str) -> None:
         import ccxt
@@ -262,14 +287,25 @@ class LiveExecutor(Executor):
         venue = self.open[client_id]
         done = self._carried.get(client_id, 0.0) + float(venue.get("filled") or 0.0)
         total = amount if amount is not None else self._carried.get(client_id, 0.0) + float(venue["amount"])
+        replaces = self._amend_replaces(venue["symbol"])
+        sent = total - done if replaces else total
+        new_price = price if price is not None else venue["price"]
         new = await self.exchange.edit_order(venue["id"], venue["symbol"], venue["type"], venue["side"],
-                                             total - done, price if price is not None else venue["price"],
-                                             {"clientOrderId": client_id})
-        # the replacing venue order starts at 0 filled: what the old one filled is carried over
-        self._report_fills(client_id, venue)
-        self._carried[client_id] = done
+                                             sent, new_price, {"clientOrderId": client_id})
+        new = await self._settled(new, {**venue, "amount": sent, "price": new_price})
+        if replaces:
+            # the replacing venue order starts at 0 filled: what the old one filled is carried over
+            self._report_fills(client_id, venue)
+            self._carried[client_id] = done
         self._apply(client_id, new)
         return new
+
+    def _amend_replaces(self, symbol: str) -> bool:
+        """Whether an amend cancels the order and places a new one whose fills start at 0 (Binance spot's
+        cancelReplace, sent the remaining amount) rather than changing it in place, fills kept and the
+        amount its new total (Bybit v5 amend, Binance futures)."""
+        market = self.exchange.markets.get(symbol) or {}
+        return self.exchange_id.startswith("binance") and bool(market.get("spot"))
 
     async def _amend(self, client_id: str, price: float | None, amount: float | None) -> None:
         import ccxt
@@ -348,9 +384,19 @@ class LiveExecutor(Executor):
                                                  t.get("timestamp"), t.get("id"), t.get("takerOrMaker"), quote))
         else:  # only totals known: one fill for the increment at the average price
             price = venue.get("average") or venue.get("price")
-            self.sink.report_fill(self._fill(client_id, venue, price, filled - done, None, venue.get("lastTradeTimestamp"),
-                                             f"{venue['id']}-{filled:g}", None, quote))
+            self.sink.report_fill(self._fill(client_id, venue, price, filled - done, self._fee_increment(client_id, venue),
+                                             venue.get("lastTradeTimestamp"), f"{venue['id']}-{filled:g}", None, quote))
         self._reported[client_id] = filled
+
+    def _fee_increment(self, client_id: str, venue: dict) -> dict | None:
+        """The part of a venue order's cumulative fee (ccxt's order `fee`; Bybit v5 has no per-trade
+        detail in an order) not reported yet, for a fill known by totals only."""
+        fee = venue.get("fee") or {}
+        if fee.get("cost") is None:
+            return None
+        key = (client_id, venue["id"])
+        paid, self._fees[key] = self._fees.get(key, 0.0), float(fee["cost"])
+        return {"cost": float(fee["cost"]) - paid, "currency": fee.get("currency")}
 
     def _fill(self, client_id, venue, price, amount, fee, ts, trade_id, liquidity, quote) -> Fill:
         cost = 0.0

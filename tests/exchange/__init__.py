@@ -7,6 +7,8 @@
   payloads, with 429/5xx/auth/timeout injection;
 - order_desk.py: a stateful Binance spot order desk (create, cancelReplace, cancel, query) for the
   live executor, replying with the recorded order payloads as templates;
+- bybit_desk.py: a stateful Bybit v5 linear-perpetual desk (create, amend, cancel, query, and the
+  net position its fills move, one-way mode) for the live executor, same shape, recorded templates;
 - this module: `Venue`, both servers wired to one tape, `drain` to consume a source's events, and
   `in_thread` to run a server on its own loop for code under test that blocks (ccxt's sync client).
 """

@@ -99,7 +99,7 @@ class Logged:
 @dataclass
 class RestServer:
     tapes: dict = field(default_factory=dict)  # venue symbol -> callable returning the live depth body
-    desk: object = None  # an order desk (order_desk.BinanceOrderDesk) answering the order endpoints
+    desk: object = None  # an order desk (order_desk.BinanceOrderDesk, bybit_desk.BybitOrderDesk) answering private endpoints
     faults: list[RestFault] = field(default_factory=list)
     requests: list[Logged] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
@@ -207,7 +207,8 @@ class RestServer:
                 return web.json_response({"code": -2015, "msg": f"Invalid API-key, IP, or permissions for action. {key}"}, status=401)
         if self.desk is not None:
             if request.method in ("POST", "PUT", "DELETE") and request.can_read_body:
-                q.update(dict(await request.post()))
+                # Bybit v5 posts a JSON body, Binance a form
+                q.update(await request.json() if request.content_type == "application/json" else dict(await request.post()))
             answered = self.desk.answer(request.method, path, q)
             if answered is not None:
                 status, body = answered
