@@ -162,3 +162,53 @@ def test_orderflow_toxicity_is_vpin_of_the_settled_window():
     expected = ind.vpin(t.amount[end - 1000:end], t.side[end - 1000:end].astype(float))
     assert (rows["toxicity"].raw["vpin"], rows["toxicity"].raw["direction"]) == pytest.approx(expected, abs=1e-12)
     assert rows["toxicity"].score == pytest.approx(squash(2 * expected[0] * expected[1]), abs=1e-12)
+
+
+HOUR = 3_600_000
+
+
+def _sentiment_reading(events, component, now=None):
+    state = MarketState(SYMBOL, ("1m",), capacity=10)
+    for e in events:
+        state.apply(e)
+    if now is not None:
+        state.now = now
+    return SentimentFace().read_stream(state, {component})[component]
+
+
+def test_long_short_reads_against_the_markets_own_normal_hand_example():
+    """Retail sits long most of the time: parity is not neutral, the market's own average is.
+    Ratios 1.5 for 20 observations then 3.0: normal b = mean ln r over all 21, recent = mean of the
+    last 12, x = -((ln 3 - b) + 0.5 (ln 3 - recent)) / ln 2, score = 50 + 50 tanh(x)."""
+    from virtuoso_tui.model.market import LongShortRatio
+
+    ratios = [1.5] * 20 + [3.0]
+    events = [LongShortRatio(SYMBOL, 1_700_000_000_000 + i * 300_000, r) for i, r in enumerate(ratios)]
+    logs = np.log(ratios)
+    x = -((math.log(3.0) - logs.mean()) + 0.5 * (math.log(3.0) - logs[-12:].mean())) / math.log(2.0)
+    crowded = _sentiment_reading(events, "long_short")
+    assert crowded.score == pytest.approx(50.0 + 50.0 * math.tanh(x), abs=1e-12) and crowded.score < 20
+    assert crowded.raw["normal_ratio"] == pytest.approx(math.exp(logs.mean()))
+    # a market that is always 1.5 long is at its normal: neutral, not bearish (the old parity reading gave 24)
+    steady = _sentiment_reading(events[:20], "long_short")
+    assert steady.score == pytest.approx(50.0, abs=1e-9)
+    # mirror: accounts inverted, the reading mirrors
+    mirrored = [LongShortRatio(SYMBOL, e.ts, 1.0 / e.ratio) for e in events]
+    assert _sentiment_reading(mirrored, "long_short").score == pytest.approx(100.0 - crowded.score, abs=1e-9)
+
+
+def test_liquidations_fade_as_they_age_hand_example():
+    """x = Σ exp(-age/1h)·side·amount / Σ amount over the last 24 h (ages from the minute's start):
+    a burst of forced sells reads bearish now and close to neutral hours later."""
+    from virtuoso_tui.model.market import Liquidation
+
+    t0 = 1_700_000_000_000 // 60_000 * 60_000
+    burst = [Liquidation(SYMBOL, t0, "sell", 100.0, 2.0), Liquidation(SYMBOL, t0, "buy", 100.0, 0.5)]
+    now = _sentiment_reading(burst, "liquidations", now=t0 + 30_000)   # same minute: age 0
+    x = (0.5 - 2.0) / 2.5
+    assert now.raw["net"] == pytest.approx(x) and now.score == pytest.approx(squash(x / 0.5), abs=1e-12)
+    later = _sentiment_reading(burst, "liquidations", now=t0 + 5 * HOUR)
+    assert later.raw["net"] == pytest.approx(x * math.exp(-5.0))
+    assert 48.0 < later.score < 50.0 and now.score < 10.0
+    gone = _sentiment_reading(burst, "liquidations", now=t0 + 25 * HOUR)   # older than a day: nothing
+    assert gone.score == pytest.approx(50.0) and gone.raw["count"] == 0

@@ -9,10 +9,16 @@ Components (weight), 50 neutral; every rate and ratio below is unit-free:
                            One observation: trend 0.
   funding_volatility       std of funding changes over the last 21 observations: no direction, a
                            confidence factor 1 / (1 + std / 0.0002) (shown as "confidence only").
-  long_short (.15)         accounts long / short r, contrarian: x = -(ln r + 0.5·(ln r - mean ln r of the
-                           last 12)) / ln 2, score = 50 + 50·tanh(x). r = 2 (2:1 long) reads ≈ 12.
-  liquidations (.15)       forced orders of the last 24 h weighted exp(-age / 1 h): forced BUYS (shorts
-                           liquidated) push price up, forced sells down. x = Σw·side·amount / Σw·amount,
+  long_short (.15)         accounts long / short r, contrarian against the market's OWN normal: retail
+                           is long most of the time (Binance's BTC account ratio sits around 1-2.5), so
+                           parity is not neutral. b = mean ln r of the last 288 observations (a day of
+                           Binance's 5-minute series), x = -((ln r - b) + 0.5·(ln r - mean ln r of the
+                           last 12)) / ln 2, score = 50 + 50·tanh(x): twice as crowded long as normal
+                           reads ≈ 12. One observation has no normal to compare with: 50.
+  liquidations (.15)       forced orders of the last 24 h: forced BUYS (shorts liquidated) push price up,
+                           forced sells down; recent ones count most. x = Σ exp(-age / 1 h)·side·amount /
+                           Σ amount (the day's total, unweighted, so a burst fades as it ages: 5 h later
+                           it reads ≈ 50), ages from the start of the current minute,
                            score = 50 + 50·tanh(x / 0.5).
   volume_sentiment (.20)   the 1,000 trades up to the last complete chunk of 50 (moves once per chunk): 40% buy/sell volume imbalance (tanh(v / 0.3)), 40% buy/sell
                            trade-count imbalance (tanh(c / 0.3)), 20% price impact = window log return /
@@ -32,8 +38,8 @@ Components (weight), 50 neutral; every rate and ratio below is unit-free:
 OI is not a directional quantity (every contract has a long and a short side), so a mirrored market
 keeps OI as it is; see tests/test_prism_properties.py for why DESIGN's "OI changes negated" is not used.
 Confidence: coverage × funding-volatility factor (when funding exists).
-Options ([prism.options.sentiment]): funding_window 21, long_short_window 12, oi_span 12
-(observations), and weights = {component = w}.
+Options ([prism.options.sentiment]): funding_window 21, long_short_window 12, long_short_baseline 288,
+oi_span 12 (observations), and weights = {component = w}.
 """
 
 from __future__ import annotations
@@ -48,8 +54,10 @@ from virtuoso_tui.prism.blended import BlendedFace, CandleView, Reading, column
 from virtuoso_tui.prism.scoring import mean_std, squash
 
 HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
 FUNDING_WINDOW = 21
 LS_WINDOW = 12
+LS_BASELINE = 288
 OI_SPAN = 12
 TRADE_WINDOW = 1000
 TRADE_CHUNK = 50
@@ -68,9 +76,11 @@ class SentimentFace(BlendedFace):
         "volume_sentiment": frozenset({"trades"}), "market_mood": frozenset({"candles"}),
         "open_interest": frozenset({"open_interest", "candles"})}
     candle_components: ClassVar[frozenset[str]] = frozenset({"market_mood"})
+    clock_components: ClassVar[frozenset[str]] = frozenset({"liquidations"})
     option_defaults: ClassVar[dict[str, Any]] = {"funding_window": FUNDING_WINDOW, "long_short_window": LS_WINDOW,
-                                                 "oi_span": OI_SPAN}
-    option_minimums: ClassVar[dict[str, float]] = {"funding_window": 2, "long_short_window": 1, "oi_span": 3}
+                                                 "long_short_baseline": LS_BASELINE, "oi_span": OI_SPAN}
+    option_minimums: ClassVar[dict[str, float]] = {"funding_window": 2, "long_short_window": 1,
+                                                   "long_short_baseline": 1, "oi_span": 3}
 
     def read_timeframe(self, view: CandleView, tf: str) -> dict[str, Reading]:
         h, lo, c, v, atr = view.h, view.l, view.c, view.v, view.atr
@@ -91,11 +101,7 @@ class SentimentFace(BlendedFace):
         if names & {"funding", "funding_volatility"}:
             out.update(self._funding(state))
         if "long_short" in names:
-            r = column(state.long_short, "ratio")
-            window = self.options["long_short_window"]
-            r = np.log(r[-window:][r[-window:] > 0])
-            x = -(r[-1] + 0.5 * (r[-1] - r.mean())) / math.log(2.0) if r.shape[0] else float("nan")
-            out["long_short"] = Reading(squash(x), {"ratio": math.exp(r[-1]) if r.shape[0] else None})
+            out["long_short"] = self._long_short(state)
         if "liquidations" in names:
             out["liquidations"] = self._liquidations(state)
         if "volume_sentiment" in names:
@@ -103,6 +109,16 @@ class SentimentFace(BlendedFace):
         if "open_interest" in names:
             out["open_interest"] = self._open_interest(state)
         return {k: out[k] for k in names if k in out}
+
+    def _long_short(self, state: Any) -> Reading:
+        ratio = column(state.long_short, "ratio")[-self.options["long_short_baseline"]:]
+        r = np.log(ratio[ratio > 0])
+        if r.shape[0] == 0:
+            return Reading(None)
+        normal = float(r.mean())
+        recent = float(r[-self.options["long_short_window"]:].mean())
+        x = -((r[-1] - normal) + 0.5 * (r[-1] - recent)) / math.log(2.0)
+        return Reading(squash(x), {"ratio": math.exp(r[-1]), "normal_ratio": math.exp(normal)})
 
     def _funding(self, state: Any) -> dict[str, Reading]:
         rate = column(state.funding, "rate")[-self.options["funding_window"]:]
@@ -120,15 +136,22 @@ class SentimentFace(BlendedFace):
                 "funding_volatility": Reading(None, {"change_std": vol})}
 
     def _liquidations(self, state: Any) -> Reading:
+        """Ages are taken at the start of the current minute (the reading moves once a minute as the
+        forced orders age, and at each new one), so an incremental update equals a full evaluation."""
         liq = state.liquidations
-        now = state.now or int(liq.ts[-1])
+        now = int(state.now or liq.ts[-1]) // MINUTE_MS * MINUTE_MS
+        key = (liq.total, now)
+        return self.memo(state.symbol, "liquidations", key, lambda: self._compute_liquidations(liq, now))
+
+    @staticmethod
+    def _compute_liquidations(liq: Any, now: int) -> Reading:
         start = liq.since(now - 24 * HOUR_MS)
         ts, side, amount = liq.ts[start:], column(liq, "side")[start:], column(liq, "amount")[start:]
         if ts.shape[0] == 0:
             return Reading(squash(0.0), {"count": 0})
-        w = np.exp(-(now - ts) / HOUR_MS) * amount
-        total = float(w.sum())
-        x = float(w @ side) / total if total > 0 else 0.0
+        total = float(amount.sum())
+        decay = np.exp(-np.maximum(now - ts, 0) / HOUR_MS)
+        x = float((decay * amount) @ side) / total if total > 0 else 0.0
         return Reading(squash(x / 0.5), {"count": int(ts.shape[0]), "net": x})
 
     def _volume_sentiment(self, state: Any) -> Reading:

@@ -171,6 +171,10 @@ class BlendedFace(Face):
     component_requires: ClassVar[dict[str, frozenset[str]]] = {}
     #: components read per candle timeframe by `read_timeframe`
     candle_components: ClassVar[frozenset[str]] = frozenset()
+    #: stream components whose reading depends on the clock as well as on their data (an event that
+    #: ages): re-asked on every update; the reader memoizes per clock step (`memo`), so a reading that
+    #: did not move keeps its identity and the cached result stands
+    clock_components: ClassVar[frozenset[str]] = frozenset()
     #: non-directional rows shown in the table that only feed confidence (e.g. technical's atr)
     confidence_rows: ClassVar[tuple[str, ...]] = ()
     #: fewer closed candles than this on a timeframe: that timeframe is n/a for this face
@@ -350,7 +354,8 @@ class BlendedFace(Face):
         else:
             stale = stale_by_kinds.get(kinds)
             if stale is None:
-                stale = stale_by_kinds[kinds] = frozenset(c for c in stream_names if self.component_requires[c] & kinds)
+                stale = stale_by_kinds[kinds] = frozenset(c for c in stream_names if self.component_requires[c] & kinds
+                                                          or c in self.clock_components)
             if not cache.keys() >= stream_names:
                 stale = stale | {c for c in stream_names if c not in cache}
         if stale:
