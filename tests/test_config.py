@@ -173,6 +173,7 @@ def test_storage_path_forms():
     ("[prism.signal]\nhysteresis = 30\n",
      "virtuoso.toml:2: prism.signal.hysteresis must be smaller than the gap between the thresholds (30), got 30"),
     ("[prism.signal]\nhysteresis = -1\n", "virtuoso.toml:2: prism.signal.hysteresis must be >= 0, got -1"),
+    ("[prism.signal]\nconfirm_s = -5\n", "virtuoso.toml:2: prism.signal.confirm_s must be >= 0, got -5"),
     ("[prism.signal]\nlong_threshold = 101\n",
      "virtuoso.toml:2: prism.signal.long_threshold must be <= 100, got 101"),
     ("[timeframes]\nmtf = \"7m\"\n",

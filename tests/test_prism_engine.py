@@ -83,6 +83,40 @@ def test_hysteresis_keeps_a_side_until_the_band_is_crossed(full_state):
     assert sides == ["NEUTRAL", "LONG", "LONG", "LONG", "NEUTRAL", "SHORT", "SHORT", "NEUTRAL", "SHORT"]
 
 
+def test_a_new_side_must_hold_for_confirm_s_of_market_time():
+    """Hysteresis alone let the sim's signal flap every ~14 s (microstructure moves the score by points
+    within seconds): a side the thresholds give must persist, continuously, confirm_s seconds."""
+    from types import SimpleNamespace
+
+    face = Fixed("only", 50.0)
+    prism = Prism([face], long_threshold=65, short_threshold=35, hysteresis=3, confirm_s=30)
+    t0 = 1_700_000_000_000
+    shown = []
+    for second, value in ((0, 66.0), (10, 70.0), (20, 60.0), (25, 66.0), (40, 67.0), (54, 66.0),
+                          (55, 66.0), (60, 63.0), (70, 50.0), (80, 63.0), (99, 50.0), (110, 50.0)):
+        face.value = value
+        sig = prism.evaluate(SimpleNamespace(symbol="X", now=t0 + second * 1000))
+        shown.append((second, sig.side, sig.changed))
+    assert shown == [
+        (0, "NEUTRAL", False), (10, "NEUTRAL", False),
+        (20, "NEUTRAL", False),                  # back under 65 before 30 s: the wait starts over
+        (25, "NEUTRAL", False), (40, "NEUTRAL", False), (54, "NEUTRAL", False),
+        (55, "LONG", True),                      # wanted LONG continuously since 25 s
+        (60, "LONG", False),                     # 63 is inside the hysteresis band: LONG is kept
+        (70, "LONG", False),                     # under the band: NEUTRAL wanted from 70 s ...
+        (80, "LONG", False),                     # ... back in the band at 80 s: the wait is reset
+        (99, "LONG", False), (110, "LONG", False),   # NEUTRAL wanted again since 99 s: 11 s so far
+    ]
+    face.value = 50.0
+    later = prism.evaluate(SimpleNamespace(symbol="X", now=t0 + 129 * 1000))
+    assert later.side == "NEUTRAL" and later.changed                   # 30 s after 99 s
+    instant = Prism([face], confirm_s=0)
+    face.value = 66.0
+    assert instant.evaluate(SimpleNamespace(symbol="X", now=t0)).side == "LONG"   # 0: at once
+    with pytest.raises(ValueError, match="confirm_s"):
+        Prism([face], confirm_s=-1)
+
+
 def test_confidence_shrinks_toward_50_and_na_faces_renormalise(full_state):
     a, b, c = Fixed("a", 80.0, 0.5, 0.3), Fixed("b", 40.0, 1.0, 0.1), Fixed("c", None, 1.0, 0.6)
     sig = Prism([a, b, c]).evaluate(full_state)
@@ -224,7 +258,7 @@ def test_build_prism_from_the_plugin_host_and_settings(full_state):
     assert prism.weights["sentiment"] == 0.0 and prism.weights["flow_plus"] == 0.5
     assert any("ghost" in p for p in host.problems)
     assert prism.timeframes == {"4h": 0.40, "15m": 0.60}  # ltf and mtf both 15m: weights add
-    assert prism.hysteresis == 5.0
+    assert prism.hysteresis == 5.0 and prism.confirm_ms == 30_000   # [prism.signal] confirm_s default
     sig = prism.update(full_state, frozenset())
     assert sig.faces["sentiment"].weight == 0.0 and sig.faces["flow_plus"].weight > 0
 

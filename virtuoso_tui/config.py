@@ -176,6 +176,7 @@ class SignalSettings:
     long_threshold: float = _num(65.0, ge=0, le=100)
     short_threshold: float = _num(35.0, ge=0, le=100)
     hysteresis: float = _num(3.0, ge=0)
+    confirm_s: float = _num(30.0, ge=0)
 
 
 @dataclass(frozen=True)

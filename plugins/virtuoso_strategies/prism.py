@@ -170,7 +170,9 @@ class PrismStrategy(SignalStrategy):
         for level in ("htf", "mtf", "ltf"):
             if tf["weights"][level] > 0:
                 blend[tf[level]] = blend.get(tf[level], 0.0) + float(tf["weights"][level])
-        out: dict[str, Any] = {**prism["signal"], "div_cap": prism["div_cap"],
+        # confirm_s is left out: the strategy scores once per closed candle, which is its debounce
+        signal = {k: prism["signal"][k] for k in ("long_threshold", "short_threshold", "hysteresis")}
+        out: dict[str, Any] = {**signal, "div_cap": prism["div_cap"],
                                "timeframes": ",".join(f"{k}:{w:g}" for k, w in blend.items())}
         out.update({f"w_{name}": w for name, w in prism["weights"].items() if f"w_{name}" in cls.params})
         if prism["options"]:

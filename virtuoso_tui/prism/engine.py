@@ -8,7 +8,11 @@ Confluence, exactly (all sums over AVAILABLE faces, i.e. score not None and weig
 A face with no data is n/a and its weight goes to the others. Signal side: LONG when score ≥ long
 threshold, SHORT when ≤ short threshold; once LONG it stays LONG until the score falls below
 long - hysteresis (SHORT likewise above short + hysteresis), so a score hovering on a threshold does
-not flap. Hysteresis state is kept per symbol.
+not flap. And a change must hold: the side those rules give must stay the same for `confirm_s`
+seconds of market time (continuously, at every update) before the signal takes it, because the
+microstructure faces move the score by a few points within seconds (on the seeded sim, hysteresis
+alone left a median of 14 s between side changes). 0 = at once (backtests that score once per closed
+candle: sampling there is the debounce). State is kept per symbol.
 
 Incremental: `on_update(state, touched)` re-scores only the faces whose `requires` meet the touched
 kinds ("candles:<tf>" counts as "candles" only for a timeframe in the blend); the others' results are
@@ -46,6 +50,7 @@ class Prism:
         short_threshold: float = 35.0,
         hysteresis: float = 3.0,
         div_cap: float = 10.0,
+        confirm_s: float = 0.0,
     ) -> None:
         self.faces: list[Face] = [f() if isinstance(f, type) else f for f in faces]
         names = [f.name for f in self.faces]
@@ -71,6 +76,9 @@ class Prism:
             raise ValueError(f"hysteresis must be >= 0 and less than the threshold gap, got {hysteresis}")
         if not div_cap >= 0.0:
             raise ValueError(f"div_cap must be >= 0, got {div_cap}")
+        if not confirm_s >= 0.0:
+            raise ValueError(f"confirm_s must be >= 0, got {confirm_s}")
+        self.confirm_ms = int(round(confirm_s * 1000))
         self.long_threshold, self.short_threshold = float(long_threshold), float(short_threshold)
         self.hysteresis, self.div_cap = float(hysteresis), float(div_cap)
         self._incremental: dict[str, bool] = {}
@@ -80,6 +88,7 @@ class Prism:
         self._blend_kinds = frozenset(f"candles:{tf}" for tf in self.timeframes)
         self._results: dict[str, dict[str, FaceResult]] = {}
         self._side: dict[str, SignalSide] = {}
+        self._pending: dict[str, tuple[SignalSide, int]] = {}  # symbol -> (side waiting, since ts)
         self.errors: dict[str, str] = {}
         #: called once per face with its first error (the runtime reports it against the face's plugin)
         self.on_error: Callable[[str, str], None] | None = None
@@ -148,16 +157,31 @@ class Prism:
                 conf += w * r.confidence
             confidence = conf * (total / self._all_weight)
         symbol = state.symbol
+        now = int(state.now or 0)
         previous = self._side.get(symbol, "NEUTRAL")
-        side = self._decide(symbol, score)
+        side = self._confirmed(symbol, self._decide(previous, score), now)
         self._side[symbol] = side
-        return Signal(symbol, int(state.now or 0), score, side, confidence, dict(results),
+        return Signal(symbol, now, score, side, confidence, dict(results),
                       self._reasons(results, avail), side != previous)
 
-    def _decide(self, symbol: str, score: float | None) -> SignalSide:
+    def _confirmed(self, symbol: str, wanted: SignalSide, now: int) -> SignalSide:
+        """The side the signal shows: `wanted` once it has been wanted for confirm_ms continuously."""
+        current = self._side.get(symbol, "NEUTRAL")
+        if wanted == current:
+            self._pending.pop(symbol, None)
+            return current
+        pending = self._pending.get(symbol)
+        if pending is None or pending[0] != wanted:
+            pending = self._pending[symbol] = (wanted, now)
+        if now - pending[1] >= self.confirm_ms:
+            del self._pending[symbol]
+            return wanted
+        return current
+
+    def _decide(self, prev: SignalSide, score: float | None) -> SignalSide:
+        """The side the thresholds and hysteresis give, from the side shown now."""
         if score is None:
             return "NEUTRAL"
-        prev = self._side.get(symbol, "NEUTRAL")
         if prev == "LONG" and score >= self.long_threshold - self.hysteresis:
             return "LONG"
         if prev == "SHORT" and score <= self.short_threshold + self.hysteresis:
@@ -236,7 +260,7 @@ def build_prism(host: Any, settings: Any) -> Prism:
     there joins with its `default_weight`; a weight naming a face no plugin provides is reported in
     `host.problems` and ignored. Timeframe blend: `[timeframes]` htf/mtf/ltf with their weights
     (a timeframe given twice adds its weights; weight 0 leaves it out). Thresholds and div_cap:
-    `[prism.signal]`, `[prism]`. Face options: `[prism.options.NAME]`, checked by the face class
+    `[prism.signal]` (with `confirm_s`), `[prism]`. Face options: `[prism.options.NAME]`, checked by the face class
     (`Face.check_options`) before it is built: an unknown or bad option raises ValueError naming the
     table and the key (one clear error, not a plugin quietly marked failed); a table naming a face no
     plugin provides is reported in `host.problems` and ignored, like a weight.
@@ -276,7 +300,8 @@ def build_prism(host: Any, settings: Any) -> Prism:
         if w > 0:
             blend[name] = blend.get(name, 0.0) + w
     sig = cfg.signal
-    prism = Prism(faces, weights, blend, sig.long_threshold, sig.short_threshold, sig.hysteresis, cfg.div_cap)
+    prism = Prism(faces, weights, blend, sig.long_threshold, sig.short_threshold, sig.hysteresis, cfg.div_cap,
+                  sig.confirm_s)
     owner = {face.name: plugin for face, plugin in zip(faces, owners, strict=True)}
     if hasattr(host, "mark_failed"):
         # a face that raises is shown n/a and keeps being asked (it may recover); its plugin is reported
