@@ -160,3 +160,26 @@ def test_text_format_prints_the_confluence_table_when_a_signal_changes_side(tmp_
         assert "COMPONENT" in block and "CONFLUENCE" in block
     # unchanged signals stay one line each
     assert sum(1 for line in lines if line.startswith("signal ")) > len(tables)
+
+
+def test_signal_records_show_a_pending_side_and_a_change_comes_only_after_confirm_s(tmp_path):
+    cfg = tmp_path / "v.toml"
+    cfg.write_text("[prism.signal]\nlong_threshold = 52\nshort_threshold = 48\nhysteresis = 1\nconfirm_s = 20\n")
+    out = virtuoso("--no-ui", "--config", str(cfg), "--speed", "0", "--seed", "3", "--db", "",
+                   "--market-seconds", "900", "--events", "signal")
+    assert out.returncode == 0, out.stderr
+    recs = [json.loads(line) for line in out.stdout.splitlines()]
+    sigs = [r for r in recs if r["type"] == "signal"]
+    last: dict[str, dict] = {}
+    changes = 0
+    for r in sigs:
+        before = last.get(r["symbol"])
+        if before is not None and before["side"] != r["side"]:
+            changes += 1
+            # the new side was pending on the record before, for almost the whole wait
+            assert before["pending"]["side"] == r["side"] and before["pending"]["needed_s"] == 20.0
+            assert before["pending"]["held_s"] < 20.0 and r["pending"] is None
+        if r["pending"] is not None:
+            assert r["pending"]["side"] != r["side"] and 0.0 <= r["pending"]["held_s"] < 20.0
+        last[r["symbol"]] = r
+    assert changes >= 1, "no side change in 15 minutes with 52/48 thresholds"

@@ -107,9 +107,12 @@ def test_a_new_side_must_hold_for_confirm_s_of_market_time():
         (80, "LONG", False),                     # ... back in the band at 80 s: the wait is reset
         (99, "LONG", False), (110, "LONG", False),   # NEUTRAL wanted again since 99 s: 11 s so far
     ]
+    waiting = prism.evaluate(SimpleNamespace(symbol="X", now=t0 + 110 * 1000))
+    assert waiting.pending == ("NEUTRAL", 11.0, 30.0)   # shown in the confluence table's caption
+    assert "signal LONG (NEUTRAL wanted for 11 s of 30 s)" in render_signal_text(waiting)
     face.value = 50.0
     later = prism.evaluate(SimpleNamespace(symbol="X", now=t0 + 129 * 1000))
-    assert later.side == "NEUTRAL" and later.changed                   # 30 s after 99 s
+    assert later.side == "NEUTRAL" and later.changed and later.pending is None   # 30 s after 99 s
     instant = Prism([face], confirm_s=0)
     face.value = 66.0
     assert instant.evaluate(SimpleNamespace(symbol="X", now=t0)).side == "LONG"   # 0: at once

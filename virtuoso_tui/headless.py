@@ -57,6 +57,9 @@ def signal_record(signal: Any) -> dict[str, Any]:
             for name, face in signal.faces.items()
         },
         "reasons": list(signal.reasons),
+        # a side the thresholds give that has not held for confirm_s yet
+        "pending": None if getattr(signal, "pending", None) is None else dict(
+            zip(("side", "held_s", "needed_s"), signal.pending, strict=True)),
     }
 
 

@@ -161,8 +161,10 @@ class Prism:
         previous = self._side.get(symbol, "NEUTRAL")
         side = self._confirmed(symbol, self._decide(previous, score), now)
         self._side[symbol] = side
+        waiting = self._pending.get(symbol)
+        pending = None if waiting is None else (waiting[0], (now - waiting[1]) / 1000.0, self.confirm_ms / 1000.0)
         return Signal(symbol, now, score, side, confidence, dict(results),
-                      self._reasons(results, avail), side != previous)
+                      self._reasons(results, avail), side != previous, pending)
 
     def _confirmed(self, symbol: str, wanted: SignalSide, now: int) -> SignalSide:
         """The side the signal shows: `wanted` once it has been wanted for confirm_ms continuously."""

@@ -78,6 +78,9 @@ class Signal:
     faces: dict[str, FaceResult]
     reasons: list[str] = field(default_factory=list)
     changed: bool = False  # the side differs from the previous signal for this symbol
+    #: (side, seconds held, seconds needed) while the thresholds give another side that has not yet
+    #: held for the prism's confirm_s; None otherwise
+    pending: tuple[SignalSide, float, float] | None = None
 
 
 class Face:

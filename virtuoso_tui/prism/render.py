@@ -130,7 +130,9 @@ def confluence_table(signal: Signal, width: int | None = None) -> Table:
     else:
         _row(table, Text("CONFLUENCE", style="bold"), Text(f"{signal.score:.2f}", style="bold"), "",
                       f"{sum(impacts):.1f}", f"{sum(divs):+.1f}", gauge(signal.score, "▒"), f"{signal.confidence:.2f}")
-    table.caption = (f"  signal {signal.side}" + "".join(f"\n  · {r}" for r in signal.reasons)
+    pending = getattr(signal, "pending", None)
+    waiting = "" if pending is None else f" ({pending[0]} wanted for {pending[1]:.0f} s of {pending[2]:.0f} s)"
+    table.caption = (f"  signal {signal.side}{waiting}" + "".join(f"\n  · {r}" for r in signal.reasons)
                      + "".join(f"\n  {r.face}: {r.reason}" for r in missing))
     table.caption_justify = "left"
     return table
