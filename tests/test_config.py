@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from virtuoso_tui import config as cfg
+from virtuoso_tui import settings as settings_schema
 from virtuoso_tui.config import (
     MASK,
     ConfigError,
@@ -48,7 +49,7 @@ def test_shipped_file_equals_builtin_defaults(user_dir, tmp_path):
     defaults = load_config(cwd=tmp_path, env={})
     assert defaults.file is None
     assert shipped == defaults
-    assert shipped.prism.weights == cfg.DEFAULT_FACE_WEIGHTS
+    assert shipped.prism.weights == settings_schema.DEFAULT_FACE_WEIGHTS
     assert sum(shipped.prism.weights.values()) == pytest.approx(1.0)
     assert shipped.storage.path == str(tmp_path / "userdata" / "virtuoso" / "virtuoso.db")
     assert shipped.source_options("ccxt") == {"exchange": "bybit", "api_key": "", "secret": "",
@@ -100,7 +101,7 @@ def test_partial_file_keeps_other_defaults_and_merges_weights():
     assert s.prism.weights["technical"] == 0.5
     assert s.prism.weights["my_face"] == 0.2             # a third-party face joins
     assert s.prism.weights["orderflow"] == 0.225          # untouched faces keep their default
-    assert s.paper == cfg.PaperSettings()
+    assert s.paper == settings_schema.PaperSettings()
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.paper.leverage = 10
     with pytest.raises(TypeError):

@@ -509,6 +509,6 @@ def test_orders_and_fills_survive_kill_9(tmp_path):
 
 
 def test_record_kinds_match_the_config():
-    from virtuoso_tui import config, storage
+    from virtuoso_tui import settings, storage
 
-    assert config.RECORD_KINDS == storage.RECORD_KINDS
+    assert settings.RECORD_KINDS == storage.RECORD_KINDS
