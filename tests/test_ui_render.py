@@ -195,6 +195,14 @@ def test_gauges_fit_the_panel_and_always_show_the_side():
         assert "NEUTRAL" in lines[-1] and "52.5" in lines[-1]
         assert "n/a" in lines[1]  # a face without a result is n/a, never 50
     assert "c0.53" in render_gauges(signal, ["technical"], None, P, width=90).plain
+    waiting = SimpleNamespace(**{**vars(signal), "score": 66.0, "pending": ("LONG", 12.0, 30.0)})
+    for width in (48, 60, 90):
+        last = render_gauges(waiting, ["technical"], None, P, width=width).plain.split("\n")[-1]
+        assert len(last) <= width and "NEUTRAL" in last
+        assert "→LONG 18s" in last, (width, last)   # 30 s needed, 12 s held
+    for width in (28, 36):   # no room: the side wins
+        narrow = render_gauges(waiting, ["technical"], None, P, width=width).plain.split("\n")[-1]
+        assert "NEUTRAL" in narrow and "→LONG" not in narrow and len(narrow) <= width
 
 
 def test_watchlist_window_follows_the_selection():

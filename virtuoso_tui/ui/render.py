@@ -329,8 +329,8 @@ def render_drawdown_curve(ts: np.ndarray, equity: np.ndarray, *, width: int, hei
 # ---------------------------------------------------------------------------- prism gauges
 def render_gauges(signal: Any, face_names: Sequence[str], selected: str | None, palette: Palette,
                   width: int = 60) -> Text:
-    """Six face gauges (numbered for the 1-6 keys) and the confluence line with side and confidence.
-    Fits `width` columns: the bars shrink (to 3 cells) and confidences are dropped when space is short."""
+    """Six face gauges (numbered for the 1-6 keys) and the confluence line with side and confidence,
+    or, while a new side waits for confirmation, that side and the seconds it still needs. Fits `width` columns: the bars shrink (to 3 cells) and confidences are dropped when space is short."""
     name_w = 15 if width >= 45 else 9
     fixed = 10 + name_w  # marker, key digit, name, score
     show_conf = width - fixed - 7 >= 8
@@ -354,16 +354,23 @@ def render_gauges(signal: Any, face_names: Sequence[str], selected: str | None, 
     side = getattr(signal, "side", "NEUTRAL") if signal is not None else "—"
     marker = "▶" if selected == "confluence" else " "
     conf_text = f" c{signal.confidence:.2f}" if signal is not None else ""
-    if width - fixed - len(side) - 1 - len(conf_text) < 3:
+    pending = getattr(signal, "pending", None)
+    # a side waiting for confirmation, with the seconds it still needs (it replaces the confidence)
+    wait_text = "" if pending is None else f" →{pending[0]} {max(0.0, pending[2] - pending[1]):.0f}s"
+    if wait_text:
         conf_text = ""
+    if width - fixed - len(side) - 1 - len(conf_text) - len(wait_text) < 3:
+        conf_text = wait_text = ""
     # the side must always show: the confluence bar gives way first
-    conf_bar = max(1, min(bar, width - fixed - len(side) - 1 - len(conf_text)))
+    conf_bar = max(1, min(bar, width - fixed - len(side) - 1 - len(conf_text) - len(wait_text)))
     out.append(f"{marker}0 {'CONFLUENCE'[:name_w]:<{name_w}} ", style=f"bold {palette.accent}")
     out.append_text(gauge(score, conf_bar, palette))
     out.append(f" {score:5.1f}" if score is not None else "   n/a", style=f"bold {band_style(score, palette)}")
     side_style = {"LONG": palette.up, "SHORT": palette.down}.get(side, palette.neutral)
     out.append(f" {side}", style=f"bold {side_style}")
     out.append(conf_text, style=palette.dim)
+    if wait_text:
+        out.append(wait_text, style={"LONG": palette.up, "SHORT": palette.down}.get(pending[0], palette.neutral))
     return out
 
 
