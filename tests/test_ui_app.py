@@ -112,11 +112,15 @@ async def test_valid_and_invalid_commands(tmp_path):
         assert rt.engine.desk.executed == ["buy 0.01"]  # nothing sent
         assert any("unknown command 'bogus'" in m for m in _messages(app))
         assert "error" in _text(app, "log") and "bogus 1: unknown command" in _text(app, "log")
+        # ':' typed again inside the focused bar (vim habit) is the prompt, not part of the command
+        await pilot.press("colon", *"sell 0.5", "enter")
+        await pilot.pause(0.2)
+        assert rt.engine.desk.executed == ["buy 0.01", "sell 0.5"]
         # history: up recalls the last line, twice the one before
         await pilot.press("up")
-        assert app.focused.value == "bogus 1"
+        assert app.focused.value == "sell 0.5"
         await pilot.press("up")
-        assert app.focused.value == "buy 0.01"
+        assert app.focused.value == "bogus 1"
         # completion: Tab completes a verb, then a symbol
         app.focused.value = ""
         await pilot.press(*"tw")

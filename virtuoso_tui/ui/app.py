@@ -478,7 +478,8 @@ class VirtuosoApp(App[int]):
     def on_input_submitted(self, event: CommandBar.Submitted) -> None:
         if not isinstance(event.input, CommandBar):
             return
-        line = event.value.strip()
+        # ':' focuses the bar; typed again inside it (vim habit) it is the prompt, not the command
+        line = event.value.strip().lstrip(":").strip()
         bar = event.input
         bar.value = ""
         if not line:
