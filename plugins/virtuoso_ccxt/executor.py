@@ -9,7 +9,8 @@ venue holds that we do not know (an order without a client id shows as `exchange
 ignoring them. `amend()` changes price/amount through ccxt's edit_order (Binance spot: cancelReplace,
 keeping our client id; Bybit v5 and Binance futures: in place); the venue's answer goes back through
 the manager's `report_amend`. A venue that acknowledges an order with its ids only (Bybit v5 create and
-amend) has the order fetched at once, so fills and status come from the venue, never assumed. `poll()`
+amend) has the order fetched at once, so fills and status come from the venue, never assumed; a contract
+order that filled but tells no fee (Binance USDⓈ-M) has its trades fetched for the fee. `poll()`
 (every `poll_interval_s` while the engine runs) picks up fills and closes that happened at the venue;
 `resync()` after a reconnect refetches the venue's open orders and the final state of ours that closed
 meanwhile, so the manager's reconcile that follows compares like with like. Positions: for the
@@ -241,7 +242,7 @@ class LiveExecutor(Executor):
             return
         asked = {"symbol": order.symbol, "side": order.side, "type": otype, "amount": order.amount,
                  "price": order.price, "filled": 0.0}
-        self._apply(order.client_id, await self._settled(placed, asked))
+        self._apply(order.client_id, await self._with_fee(order.client_id, await self._settled(placed, asked)))
 
     async def _settled(self, answer: dict, asked: dict) -> dict:
         """The venue's full view of an order it answered with ids only (Bybit v5 acknowledges create and
@@ -256,6 +257,32 @@ class LiveExecutor(Executor):
         except (ccxt.BaseError, CredentialsRefused) as exc:
             self.errors.append(self.clean(f"fetch {answer['id']}: {type(exc).__name__}: {exc}"))
             return {**asked, "id": answer["id"], "clientOrderId": answer.get("clientOrderId"), "status": "open"}
+
+    async def _with_fee(self, client_id: str, venue: dict) -> dict:
+        """`venue` with its cumulative fee when it filled more than was reported but tells no fee: Binance
+        USDⓈ-M orders carry neither fills nor commission, so the fee is the sum of the order's trades
+        (fetch_my_trades asked by orderId, kept only if ccxt says they are that order's), in their one
+        currency. Contracts only: a spot market order's FULL answer carries its fills. If the trades
+        cannot be had, the fill goes without a fee and the error is kept."""
+        import ccxt
+
+        filled = self._carried.get(client_id, 0.0) + float(venue.get("filled") or 0.0)
+        told = bool(venue.get("trades")) or (venue.get("fee") or {}).get("cost") is not None
+        market = self.exchange.markets.get(venue["symbol"]) or {}
+        if (told or filled <= self._reported.get(client_id, 0.0) or not market.get("contract")
+                or not self.exchange.has.get("fetchMyTrades")):
+            return venue
+        try:
+            trades = await call_with_retry(
+                lambda: self.exchange.fetch_my_trades(venue["symbol"], params={"orderId": venue["id"]}), self.policy)
+        except (ccxt.BaseError, CredentialsRefused) as exc:
+            self.errors.append(self.clean(f"trades of {client_id}: {type(exc).__name__}: {exc}"))
+            return venue
+        fees = [t["fee"] for t in trades if t.get("order") == venue["id"] and (t.get("fee") or {}).get("cost") is not None]
+        currencies = {f.get("currency") for f in fees}
+        if len(currencies) != 1:
+            return venue
+        return {**venue, "fee": {"cost": sum(float(f["cost"]) for f in fees), "currency": currencies.pop()}}
 
     async def _cancel(self, client_id: str) -> None:
         import ccxt
@@ -297,7 +324,7 @@ class LiveExecutor(Executor):
             # the replacing venue order starts at 0 filled: what the old one filled is carried over
             self._report_fills(client_id, venue)
             self._carried[client_id] = done
-        self._apply(client_id, new)
+        self._apply(client_id, await self._with_fee(client_id, new))
         return new
 
     def _amend_replaces(self, symbol: str) -> bool:
@@ -334,7 +361,7 @@ class LiveExecutor(Executor):
         except ccxt.BaseError as exc:
             self.errors.append(self.clean(f"fetch {client_id}: {type(exc).__name__}: {exc}"))
             return
-        self._apply(client_id, latest)
+        self._apply(client_id, await self._with_fee(client_id, latest))
 
     async def resync(self) -> None:
         """After a reconnect: the venue's open orders again; ours that closed while we were away are
@@ -352,7 +379,7 @@ class LiveExecutor(Executor):
             if not self._ours(cid):
                 continue  # venue orders we do not know are for reconcile to surface, not ours to track
             latest = await call_with_retry(lambda v=venue: self.exchange.fetch_order(v["id"], v["symbol"]), self.policy)
-            self._apply(cid, latest)
+            self._apply(cid, await self._with_fee(cid, latest))
 
     def _ours(self, client_id: str) -> bool:
         return self.sink is not None and client_id in getattr(self.sink, "orders", {})

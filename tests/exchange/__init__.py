@@ -9,6 +9,8 @@
   live executor, replying with the recorded order payloads as templates;
 - bybit_desk.py: a stateful Bybit v5 linear-perpetual desk (create, amend, cancel, query, and the
   net position its fills move, one-way mode) for the live executor, same shape, recorded templates;
+- binance_futures_desk.py: a stateful Binance USDⓈ-M futures desk (create, modify in place, cancel,
+  query, the account's trades, and the net position its fills move, one-way mode), same shape;
 - this module: `Venue`, both servers wired to one tape, `drain` to consume a source's events, and
   `in_thread` to run a server on its own loop for code under test that blocks (ccxt's sync client).
 """
