@@ -107,6 +107,15 @@ def test_trading_panel_unrealised_pnl_at_the_mark():
     assert "LONG" in text and re.search(r"u +\+500\.00", text)  # (61000 - 60000) * 0.5
     assert "limit" in text and "59,000.00" in text and "submitted" in text
     assert "unrealised +500.00" in text and "realised +12.50" in text
+    # a narrow panel: two lines per row, never a number cut by wrapping
+    for width in (32, 34, 40):
+        narrow = render_trading([pos], [order], {"BTC/USDT": 61_000.0}, P, width=width).plain.split("\n")
+        assert all(len(line) <= width for line in narrow), (width, narrow)
+        assert narrow[0].split() == ["BTC/USDT", "LONG", "0.5000", "@", "60,000.00"]
+        assert narrow[1].split() == ["u", "+500.00", "r", "+12.50"]
+        assert narrow[2].split() == ["abc12345", "buy", "limit", "submitted"]
+        assert narrow[3].split() == ["0.0000/1.000", "@", "59,000.00"]
+        assert narrow[4:] == ["PnL unrealised +500.00", "    realised +12.50"]
 
 
 def test_price_format_by_magnitude():

@@ -334,7 +334,8 @@ class VirtuosoApp(App[int]):
         if portfolio is not None and hasattr(portfolio, "equity"):
             panel.border_subtitle = f"equity {portfolio.equity():,.2f}"
         panel.show(render.render_trading(
-            list(self.model.positions.values()), list(self.model.orders.values()), marks, self.palette))
+            list(self.model.positions.values()), list(self.model.orders.values()), marks, self.palette,
+            width=panel.size.width or None))
 
     # ------------------------------------------------------------------ actions
     def action_select_symbol(self, step: int) -> None:

@@ -432,10 +432,16 @@ def render_tape(trades: Iterable[Any], palette: Palette, rows: int, width: int =
 
 
 # ---------------------------------------------------------------------------- trading and log
+#: columns the one-line position and order rows need; a narrower panel gets two lines per row
+TRADING_WIDE = 62
+
+
 def render_trading(positions: Sequence[Any], orders: Sequence[Any], marks: dict[str, float | None],
-                   palette: Palette) -> Text:
-    """Positions with unrealised PnL at the mark, open orders, and the PnL total line."""
+                   palette: Palette, width: int | None = None) -> Text:
+    """Positions with unrealised PnL at the mark, open orders, and the PnL total line. Narrower than
+    TRADING_WIDE columns, each position and order takes two lines instead of wrapping mid-number."""
     out = Text()
+    wide = width is None or width >= TRADING_WIDE
     total_u = total_r = 0.0
     if not positions and not orders:
         out.append("no positions, no open orders", style=palette.dim)
@@ -444,22 +450,38 @@ def render_trading(positions: Sequence[Any], orders: Sequence[Any], marks: dict[
         upnl = p.unrealized_pnl(mark) if mark is not None and p.amount else 0.0
         total_u += upnl
         total_r += p.realized_pnl
-        side = "LONG " if p.amount > 0 else "SHORT" if p.amount < 0 else "FLAT "
-        out.append(f"{p.symbol.split(':')[0][:10]:<10} {side}", style=palette.up if p.amount > 0 else
-                   palette.down if p.amount < 0 else palette.dim)
-        out.append(f"{fmt_qty(abs(p.amount)):>9} @ {fmt_price(p.entry_price):>10} ", style=palette.text)
-        out.append(f"u{upnl:>+10.2f}", style=palette.up if upnl >= 0 else palette.down)
-        out.append(f" r{p.realized_pnl:>+9.2f}\n", style=palette.dim)
+        side = "LONG" if p.amount > 0 else "SHORT" if p.amount < 0 else "FLAT"
+        side_style = palette.up if p.amount > 0 else palette.down if p.amount < 0 else palette.dim
+        upnl_style = palette.up if upnl >= 0 else palette.down
+        symbol = p.symbol.split(":")[0][:10]
+        if wide:
+            out.append(f"{symbol:<10} {side:<5}", style=side_style)
+            out.append(f"{fmt_qty(abs(p.amount)):>9} @ {fmt_price(p.entry_price):>10} ", style=palette.text)
+            out.append(f"u{upnl:>+10.2f}", style=upnl_style)
+            out.append(f" r{p.realized_pnl:>+9.2f}\n", style=palette.dim)
+        else:
+            out.append(f"{symbol} {side}", style=side_style)
+            out.append(f" {fmt_qty(abs(p.amount))} @ {fmt_price(p.entry_price)}\n", style=palette.text)
+            out.append(f"  u {upnl:+.2f}", style=upnl_style)
+            out.append(f"  r {p.realized_pnl:+.2f}\n", style=palette.dim)
     for o in orders:
         price = fmt_price(o.price) if o.price is not None else "market"
-        out.append(f"{o.client_id[-8:]:<9}{o.side:<5}{o.type.value if hasattr(o.type, 'value') else o.type:<6}",
-                   style=palette.up if o.side == "buy" else palette.down)
-        out.append(f"{fmt_qty(o.filled)}/{fmt_qty(o.amount)} @ {price} ", style=palette.text)
-        out.append(f"{o.status.value if hasattr(o.status, 'value') else o.status}\n", style=palette.dim)
+        kind = o.type.value if hasattr(o.type, "value") else o.type
+        status = o.status.value if hasattr(o.status, "value") else o.status
+        side_style = palette.up if o.side == "buy" else palette.down
+        if wide:
+            out.append(f"{o.client_id[-8:]:<9}{o.side:<5}{kind:<6}", style=side_style)
+            out.append(f"{fmt_qty(o.filled)}/{fmt_qty(o.amount)} @ {price} ", style=palette.text)
+            out.append(f"{status}\n", style=palette.dim)
+        else:
+            out.append(f"{o.client_id[-8:]} {o.side} {kind}", style=side_style)
+            out.append(f" {status}\n", style=palette.dim)
+            out.append(f"  {fmt_qty(o.filled)}/{fmt_qty(o.amount)} @ {price}\n", style=palette.text)
     if positions:
         out.append("PnL ", style=f"bold {palette.text}")
         out.append(f"unrealised {total_u:+.2f}", style=palette.up if total_u >= 0 else palette.down)
-        out.append(f"  realised {total_r:+.2f}", style=palette.up if total_r >= 0 else palette.down)
+        out.append(f"{'  ' if wide else chr(10) + '    '}realised {total_r:+.2f}",
+                   style=palette.up if total_r >= 0 else palette.down)
     out.rstrip()
     return out
 
