@@ -241,3 +241,11 @@ def test_header_shows_mode_health_latency_and_both_clocks():
     plain = render_header(source="binance", symbols=20, mode="PAPER", health=down, market_ts=0, wall_ts=0,
                           lifecycle="running", palette=P).plain
     assert " PAPER " in plain and "● down reconnecting in 2s" in plain and "mkt --:--:--" in plain
+
+
+def test_log_lines_show_market_time_level_and_message():
+    from virtuoso_tui.ui.render import render_log
+
+    entries = [(60_000, "info", "one"), (125_000, "warning", "order vt-1 rejected"), (3_600_000, "error", "boom")]
+    lines = render_log(entries, P, rows=2).plain.split("\n")
+    assert lines == ["00:02:05 warn  order vt-1 rejected", "01:00:00 error boom"]   # the newest two

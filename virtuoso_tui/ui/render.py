@@ -486,6 +486,9 @@ def render_trading(positions: Sequence[Any], orders: Sequence[Any], marks: dict[
     return out
 
 
+_LEVEL_TAGS = {"warning": "warn"}  # five columns: "warni" reads as a typo
+
+
 def render_log(entries: Iterable[tuple[int, str, str]], palette: Palette, rows: int) -> Text:
     """The newest `rows` log lines (market time, level, message), oldest first."""
     items = list(entries)[-rows:] if rows > 0 else []
@@ -493,7 +496,7 @@ def render_log(entries: Iterable[tuple[int, str, str]], palette: Palette, rows: 
     colours = {"error": palette.down, "warning": palette.warn, "info": palette.text, "trade": palette.accent}
     for ts, level, message in items:
         out.append(f"{fmt_clock(ts)} ", style=palette.dim)
-        out.append(f"{level[:5]:<6}", style=f"bold {colours.get(level, palette.text)}")
+        out.append(f"{_LEVEL_TAGS.get(level, level[:5]):<6}", style=f"bold {colours.get(level, palette.text)}")
         out.append(f"{message}\n", style=colours.get(level, palette.text))
     out.rstrip()
     return out
