@@ -99,7 +99,7 @@ class Logged:
 @dataclass
 class RestServer:
     tapes: dict = field(default_factory=dict)  # venue symbol -> callable returning the live depth body
-    desk: object = None  # an order desk (order_desk.BinanceOrderDesk, bybit_desk.BybitOrderDesk) answering private endpoints
+    desk: object = None  # an order desk (order_desk, bybit_desk, binance_futures_desk) answering the order endpoints
     faults: list[RestFault] = field(default_factory=list)
     requests: list[Logged] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
