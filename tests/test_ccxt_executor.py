@@ -8,7 +8,7 @@ import pytest
 from virtuoso_ccxt.executor import LiveExecutor, LiveExecutorError
 
 from tests.exchange import RestServer
-from tests.exchange.order_desk import BinanceOrderDesk
+from tests.exchange.order_desk import FEE_RATE, BinanceOrderDesk
 from virtuoso_tui.model import OrderIntent, OrderStatus, OrderType
 from virtuoso_tui.trading.journal import SqliteJournal
 from virtuoso_tui.trading.orders import OrderManager
@@ -29,6 +29,10 @@ async def venue():
 def executor(server) -> LiveExecutor:
     return LiveExecutor({"exchange": "binance", "base_url": server.url, "symbols": ["BTC/USDT"],
                          "api_key": KEY, "secret": SECRET, "rate_limit_ms": 1})
+
+
+def venue_order(desk: BinanceOrderDesk, client_id: str) -> dict:
+    return next(o for o in desk.orders.values() if o["clientOrderId"] == client_id)
 
 
 def manager(journal, ex, alerts) -> OrderManager:
@@ -82,19 +86,48 @@ async def test_place_fill_amend_cancel_and_reconcile_after_restart(venue, tmp_pa
     await ex2.close()
 
 
-async def test_venue_fill_is_picked_up_by_poll(venue):
+async def test_venue_fill_is_picked_up_by_poll_with_its_fee_from_the_trades(venue):
+    """Binance's order query carries no fills or commission: a resting order found filled by poll
+    gets its fee from the order's trades (myTrades by orderId), each partial fill its own part."""
     server, desk = venue
     ex = executor(server)
     await ex.start()
     om = manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent("BTC/USDT", "sell", 0.03, OrderType.LIMIT, price=80_000.0))
     await ex.drain()
-    venue_order = next(v for v in desk.orders.values() if v["clientOrderId"] == o.client_id)
-    venue_order.update(status="FILLED", executedQty="0.03000000", cummulativeQuoteQty=str(0.03 * 80_000.0))
+    assert [r for r in server.requests if r.path == "/api/v3/myTrades"] == []  # nothing filled, nothing to ask
+    order_id = venue_order(desk, o.client_id)["orderId"]
+    desk.fill(order_id, 0.01)
+    await ex.poll()
+    assert om.orders[o.client_id].status is OrderStatus.PARTIALLY_FILLED and ex.open_ids() == {o.client_id}
+    desk.fill(order_id)
     await ex.poll()
     assert om.orders[o.client_id].status is OrderStatus.FILLED
     assert om.orders[o.client_id].average_price == 80_000.0
-    assert ex.open_ids() == set()
+    fills = om.journal.fills()
+    assert [f.amount for f in fills] == pytest.approx([0.01, 0.02])
+    assert [f.fee for f in fills] == pytest.approx([0.01 * 80_000.0 * FEE_RATE, 0.02 * 80_000.0 * FEE_RATE])
+    assert [r.query["orderId"] for r in server.requests if r.path == "/api/v3/myTrades"] == [str(order_id)] * 2
+    assert ex.open_ids() == set() and ex.errors == [] and server.unknown == []
+    await ex.close()
+
+
+async def test_a_fee_in_bnb_counts_as_zero_without_an_error(venue):
+    """A commission in an asset that is neither base nor quote (BNB) has no value in our quote
+    currency: the fill is journalled with fee 0, as for a fill in the create's FULL answer."""
+    server, desk = venue
+    desk.bnb_price = 600.0
+    ex = executor(server)
+    await ex.start()
+    om = manager(SqliteJournal(":memory:"), ex, [])
+    o = om.submit(OrderIntent("BTC/USDT", "buy", 0.02, OrderType.LIMIT, price=60_000.0))
+    await ex.drain()
+    desk.fill(venue_order(desk, o.client_id)["orderId"])
+    await ex.poll()
+    assert om.orders[o.client_id].status is OrderStatus.FILLED
+    assert [(t["commissionAsset"], float(t["commission"])) for t in desk.trades] == [
+        ("BNB", pytest.approx(0.02 * 60_000.0 * FEE_RATE / 600.0))]
+    assert [f.fee for f in om.journal.fills()] == [0.0] and ex.errors == []
     await ex.close()
 
 

@@ -202,9 +202,9 @@ async def test_an_amend_that_changes_nothing_is_refused_and_the_order_stays(venu
     await ex.close()
 
 
-async def test_a_market_order_answered_as_accepted_only_is_filled_by_poll(venue):
-    """An answer that shows a market order NEW with nothing filled (Binance's ACK) is taken as what
-    the venue said: the order stays open here until poll() fetches it filled."""
+async def test_a_market_order_answered_as_accepted_only_is_fetched_at_once(venue):
+    """An answer that shows a market order NEW with nothing filled (Binance's ACK) cannot be the
+    order's state for long, as a market order does not rest: it is fetched once, straight away."""
     server, desk = venue
     desk.ack_only = True
     ex = executor(server)
@@ -212,12 +212,38 @@ async def test_a_market_order_answered_as_accepted_only_is_filled_by_poll(venue)
     om = manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
-    assert venue_order(desk, o.client_id)["status"] == "FILLED"
+    assert om.orders[o.client_id].status is OrderStatus.FILLED and ex.open_ids() == set()
+    assert len(sent(server, "/fapi/v1/order")) == 2  # the create and one fetch, no poll
+    assert om.journal.fills()[0].fee == pytest.approx(0.01 * desk.last_price * TAKER)
+    assert om.portfolio.positions[BTC].amount == pytest.approx(0.01) == desk.position("BTCUSDT")
+    await ex.close()
+
+
+async def test_an_accepted_only_market_order_the_venue_cannot_show_yet_is_filled_by_poll(venue, monkeypatch):
+    """The fetch right after an ACK fails (the venue does not know the order yet): the answer stands,
+    the order stays open here, and poll() finds it filled."""
+    server, desk = venue
+    desk.ack_only = True
+    answer = desk.answer
+    refused: list = []
+
+    def not_yet(method: str, path: str, q: dict):
+        if method == "GET" and path == "/fapi/v1/order" and not refused:
+            refused.append(q)
+            return 400, {"code": -2013, "msg": "Order does not exist."}
+        return answer(method, path, q)
+
+    monkeypatch.setattr(desk, "answer", not_yet)
+    ex = executor(server)
+    await ex.start()
+    om = manager(SqliteJournal(":memory:"), ex, [])
+    o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
+    await ex.drain()
+    assert len(refused) == 1 and len(ex.errors) == 1 and "Order does not exist" in ex.errors[0]
     assert om.orders[o.client_id].status is OrderStatus.SUBMITTED and ex.open_ids() == {o.client_id}
     await ex.poll()
     assert om.orders[o.client_id].status is OrderStatus.FILLED and ex.open_ids() == set()
     assert om.journal.fills()[0].fee == pytest.approx(0.01 * desk.last_price * TAKER)
-    assert om.portfolio.positions[BTC].amount == pytest.approx(0.01) == desk.position("BTCUSDT")
     await ex.close()
 
 

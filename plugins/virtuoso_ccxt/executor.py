@@ -9,8 +9,9 @@ venue holds that we do not know (an order without a client id shows as `exchange
 ignoring them. `amend()` changes price/amount through ccxt's edit_order (Binance spot: cancelReplace,
 keeping our client id; Bybit v5 and Binance futures: in place); the venue's answer goes back through
 the manager's `report_amend`. A venue that acknowledges an order with its ids only (Bybit v5 create and
-amend) has the order fetched at once, so fills and status come from the venue, never assumed; a contract
-order that filled but tells no fee (Binance USDⓈ-M) has its trades fetched for the fee. `poll()`
+amend), or answers a market order as open (Binance's ACK), has the order fetched at once, so fills and
+status come from the venue, never assumed; an order that filled but tells no fee (Binance USDⓈ-M
+orders, a Binance spot order found filled by a later fetch) has its trades fetched for the fee. `poll()`
 (every `poll_interval_s` while the engine runs) picks up fills and closes that happened at the venue;
 `resync()` after a reconnect refetches the venue's open orders and the final state of ours that closed
 meanwhile, so the manager's reconcile that follows compares like with like. Positions: for the
@@ -242,35 +243,40 @@ class LiveExecutor(Executor):
             return
         asked = {"symbol": order.symbol, "side": order.side, "type": otype, "amount": order.amount,
                  "price": order.price, "filled": 0.0}
-        self._apply(order.client_id, await self._with_fee(order.client_id, await self._settled(placed, asked)))
+        settled = await self._settled(placed, asked, can_rest=order.type is not OrderType.MARKET)
+        self._apply(order.client_id, await self._with_fee(order.client_id, settled))
 
-    async def _settled(self, answer: dict, asked: dict) -> dict:
-        """The venue's full view of an order it answered with ids only (Bybit v5 acknowledges create and
-        amend so: no status, amount or fills), fetched at once. If that fetch fails, `asked` (what we
-        sent, as an open order) stands in until poll() fetches the order."""
+    async def _settled(self, answer: dict, asked: dict, can_rest: bool = True) -> dict:
+        """The venue's full view of an order whose answer leaves it unknown, fetched once, straight
+        away: one answered with ids only (Bybit v5 acknowledges create and amend so: no status, amount
+        or fills), or one that cannot rest (`can_rest` False: a market order) answered as open, as
+        Binance's ACK answers even a market order that filled on arrival. If that fetch fails, the
+        answer (for ids only, `asked`: what we sent, as an open order) stands until poll() fetches it."""
         import ccxt
 
-        if answer.get("status") is not None:
+        status = answer.get("status")
+        if status is not None and (can_rest or status != "open"):
             return answer
         try:
             return await call_with_retry(lambda: self.exchange.fetch_order(answer["id"], asked["symbol"]), self.policy)
         except (ccxt.BaseError, CredentialsRefused) as exc:
             self.errors.append(self.clean(f"fetch {answer['id']}: {type(exc).__name__}: {exc}"))
+            if status is not None:
+                return answer
             return {**asked, "id": answer["id"], "clientOrderId": answer.get("clientOrderId"), "status": "open"}
 
     async def _with_fee(self, client_id: str, venue: dict) -> dict:
         """`venue` with its cumulative fee when it filled more than was reported but tells no fee: Binance
-        USDⓈ-M orders carry neither fills nor commission, so the fee is the sum of the order's trades
-        (fetch_my_trades asked by orderId, kept only if ccxt says they are that order's), in their one
-        currency. Contracts only: a spot market order's FULL answer carries its fills. If the trades
-        cannot be had, the fill goes without a fee and the error is kept."""
+        USDⓈ-M orders carry neither fills nor commission, nor does a Binance spot order query (only the
+        FULL answer to a create lists fills), so the fee is the sum of the order's trades (fetch_my_trades
+        asked by orderId, kept only if ccxt says they are that order's), in their one currency. Orders
+        that carry their fee (Bybit v5) or fills are taken as they are. If the trades cannot be had, the
+        fill goes without a fee and the error is kept."""
         import ccxt
 
         filled = self._carried.get(client_id, 0.0) + float(venue.get("filled") or 0.0)
         told = bool(venue.get("trades")) or (venue.get("fee") or {}).get("cost") is not None
-        market = self.exchange.markets.get(venue["symbol"]) or {}
-        if (told or filled <= self._reported.get(client_id, 0.0) or not market.get("contract")
-                or not self.exchange.has.get("fetchMyTrades")):
+        if told or filled <= self._reported.get(client_id, 0.0) or not self.exchange.has.get("fetchMyTrades"):
             return venue
         try:
             trades = await call_with_retry(

@@ -5,8 +5,8 @@
   fault injection (drop, gap, duplicate, reorder, malformed, disconnect, delay, slow consumer);
 - rest_server.py: aiohttp server answering ccxt's Binance and Bybit REST calls with recorded
   payloads, with 429/5xx/auth/timeout injection;
-- order_desk.py: a stateful Binance spot order desk (create, cancelReplace, cancel, query) for the
-  live executor, replying with the recorded order payloads as templates;
+- order_desk.py: a stateful Binance spot order desk (create, cancelReplace, cancel, query, the
+  account's trades) for the live executor, replying with the recorded payloads as templates;
 - bybit_desk.py: a stateful Bybit v5 linear-perpetual desk (create, amend, cancel, query, and the
   net position its fills move, one-way mode) for the live executor, same shape, recorded templates;
 - binance_futures_desk.py: a stateful Binance USDⓈ-M futures desk (create, modify in place, cancel,
