@@ -213,3 +213,36 @@ async def test_refused_keys_never_appear_in_errors_logs_or_journal(venue, tmp_pa
         assert secret not in order.reason and secret not in str(refused.value) and secret not in caplog.text
         assert secret not in repr(ex) and all(secret not in e for e in ex.errors)
         assert secret.encode() not in stored
+
+
+async def test_positions_of_the_watched_symbols_are_reconciled_when_no_symbols_are_given(venue):
+    """`--live` with [plugins.ccxt] symbols unset: open orders are fetched for every market, and the
+    venue's positions for the linear contracts the console watches ([general] symbols)."""
+    from virtuoso_tui.config import parse_config
+    from virtuoso_tui.plugins import PluginHost
+    from virtuoso_tui.trading.wiring import live_executor
+
+    server, desk = venue
+    text = f"""
+[general]
+symbols = ["{BTC}", "ETH/USDT"]
+[sources.ccxt]
+exchange = "bybit"
+api_key = "{KEY}"
+secret = "{SECRET}"
+[plugins.ccxt]
+base_url = "{server.url}"
+rate_limit_ms = 1
+[live]
+enabled = true
+sandbox = false
+"""
+    settings = parse_config(text, file="test.toml", env={})
+    ex = live_executor(PluginHost.load(), settings)
+    assert ex.symbols == [] and ex.contract_symbols() == [BTC]   # the spot symbol has no position
+    await ex.start()
+    assert ex.positions() == {BTC: 0.0}
+    desk.web_trade("BTCUSDT", "Buy", 0.25)
+    await ex.resync()
+    assert ex.positions() == {BTC: 0.25}
+    await ex.close()

@@ -20,7 +20,9 @@ configured linear-contract symbols, start() and resync() fetch the venue's net p
 
 Options (the desk builds them from [sources.ccxt] exchange/keys, [live] sandbox and
 [plugins.virtuoso_ccxt]; see virtuoso.toml): exchange, symbols (markets whose open orders are
-reconciled; default all), api_key/secret/password or *_env (secrets.py), sandbox (testnet), base_url,
+reconciled; default all), watch (the console's symbols, set by the host: positions are reconciled for
+the linear contracts among `symbols`, else among these), api_key/secret/password or *_env
+(secrets.py), sandbox (testnet), base_url,
 rate_limit_ms, timeout_ms, poll_interval_s (2), retries, backoff_base_s, backoff_max_s.
 Keys are required; they never appear in a log line, error or journal reason. The `--live` flag and the
 typed confirmation are the host's; this class only trades what the order manager hands it.
@@ -88,6 +90,7 @@ class LiveExecutor(Executor):
         o = self.options
         self.exchange_id = str(o.get("exchange", "binance"))
         self.symbols = list(o.get("symbols", []))
+        self.watch = list(o.get("watch", []))  # the console's symbols (the host sets them)
         self.policy = RetryPolicy(int(o.get("retries", 2)), float(o.get("backoff_base_s", 0.5)),
                                   float(o.get("backoff_max_s", 4.0)), random.Random(o.get("seed")))
         self.poll_interval_s = float(o.get("poll_interval_s", 2.0))
@@ -169,10 +172,12 @@ class LiveExecutor(Executor):
         return found
 
     def contract_symbols(self) -> list[str]:
-        """The configured symbols that are linear contracts (`A/B:B`): the ones with a venue position.
-        Spot holdings are balances, not positions; inverse sizes are in contracts of the quote, which
-        our base-unit portfolio cannot compare without a price, so neither is reconciled here."""
-        return [s for s in self.symbols if market_types([s]) == ["linear"]]
+        """The symbols whose venue position is reconciled: the linear contracts (`A/B:B`) among
+        `symbols`, or among `watch` (the console's symbols) when `symbols` is not given (open orders
+        are then fetched for every market, positions for the watched ones). Spot holdings are balances,
+        not positions; inverse sizes are in contracts of the quote, which our base-unit portfolio
+        cannot compare without a price, so neither is reconciled here."""
+        return [s for s in (self.symbols or self.watch) if market_types([s]) == ["linear"]]
 
     async def refresh_positions(self) -> dict[str, float] | None:
         """Replace `venue_positions` with the venue's net position for each contract symbol

@@ -46,6 +46,9 @@ def live_executor(host: Any, settings: Any) -> Executor:
     source = settings.source_options("ccxt")
     options = {k: v for k, v in source.items() if k in LIVE_FROM_SOURCE}
     options["sandbox"] = bool(live.sandbox)
+    # the symbols the console watches: where the venue's positions are reconciled when the executor's
+    # own `symbols` (whose open orders are fetched) are not given
+    options["watch"] = list(settings.general.symbols)
     options.update(settings.plugins.options_for(plugin))
     ok, executor = host.guard(plugin, f"executor {name!r}", cls, options)
     if not ok:
