@@ -326,3 +326,29 @@ def test_backtest_runs_the_configured_prism_not_the_defaults(tmp_path, capsys):
 def test_bad_face_options_fail_with_one_clear_error(options, message):
     with pytest.raises(ValueError, match=message):   # at construction, or at the first bar (faces known)
         run_events(btc_15m(150), resolve_strategy("prism")({"face_options": options}))
+
+
+def test_cli_backtests_a_recorded_database_with_every_record(tmp_path, capsys, sim_recording):
+    """`virtuoso record` then `virtuoso backtest --source db --events`: the trades, books, funding and
+    the rest go through MarketState as recorded, so the run equals a replay of the same records."""
+    from virtuoso_tui.backtest.runner import run_recorded
+    from virtuoso_tui.storage import Storage
+
+    events = sim_recording[: len(sim_recording) // 3]   # ~50 minutes
+    db = tmp_path / "rec.db"
+    storage = Storage(str(db), record=["trades", "books", "funding", "open_interest", "liquidations", "long_short"])
+    stored = sum(storage.record(e) for e in events)
+    storage.close()
+    params = {"timeframes": "1m:0.6,5m:0.4", "allow_short": True, "long_threshold": 56.0, "short_threshold": 44.0}
+    direct = run_recorded((e for e in events if type(e).__name__ != "Ticker"), "prism", params,
+                          symbol=SIM_SYMBOL, timeframe="1m", fee=0.0005)
+    args = ["backtest", "--source", "db", "--db", str(db), "--events", "--symbol", SIM_SYMBOL, "--timeframe", "1m",
+            "--strategy", "prism", "--fee", "0.0005", "--json"] + [f"--param={k}={v}" for k, v in params.items()]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert stored > 1000 and doc["mode"] == "recording" and doc["metrics"]["book_fills"] >= 1
+    assert len(doc["trades"]) == len(direct.trades) >= 1
+    assert [t["entry_price"] for t in doc["trades"]] == pytest.approx([t["entry_price"] for t in direct.trades])
+    assert main(["backtest", "--source", "db", "--db", str(tmp_path / "none.db"), "--events",
+                 "--symbol", SIM_SYMBOL]) == 2
+    assert "no database at" in capsys.readouterr().err

@@ -3,8 +3,9 @@
 virtuoso_tui/cli.py calls `add_backtest_commands(subparsers, common)`; each subcommand stores its
 handler in `args.handler`, which returns the exit status (0 ok, 2 for a user error, printed as one
 sentence on stderr). Data comes from `--data FILE` (any layout data.py reads), `--source sim` (the
-seeded simulated market) or `--source db` (the SQLite store at --db). The work is done by runner.py,
-optimize.py and walkforward.py; report.py writes --report.
+seeded simulated market) or `--source db` (the SQLite store at --db: its candles, or with --events
+every record a `virtuoso record` stored, replayed through MarketState so all six faces score). The
+work is done by runner.py, optimize.py and walkforward.py; report.py writes --report.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 EXIT_USAGE = 2
@@ -55,7 +57,8 @@ def add_backtest_commands(subparsers: Any, common: Callable[[argparse.ArgumentPa
     bt.add_argument("--trades", metavar="FILE",
                     help="replay a trades recording (freqtrade trades file) through MarketState instead of candles")
     bt.add_argument("--events", action="store_true",
-                    help="with --source sim: replay every simulated record (trades and book) through MarketState")
+                    help="replay every record (trades, books, funding, ...) through MarketState: with --source sim "
+                         "the simulated ones, with --source db a `virtuoso record` database")
     bt.add_argument("--broker", choices=("default", "paper"), default="default",
                     help="fill path: the backtest's own broker (default), or paper: the real order manager, "
                          "risk rules and paper executor (event engine)")
@@ -210,7 +213,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from virtuoso_tui.backtest.runner import run_backtest
 
     params = {**_configured_params(args), **parse_pairs(args.param, "--param")}
-    if args.trades or (args.events and getattr(args, "source", None) == "sim"):
+    if args.trades or (args.events and getattr(args, "source", None) in ("sim", "db")):
         result = _run_recording(args, params)
     else:
         candles = load_data(args)
@@ -247,9 +250,21 @@ def _run_recording(args: argparse.Namespace, params: dict[str, str]):
     from virtuoso_tui.model import timeframe_ms
 
     timeframe = args.timeframe or "1m"
+    storage = None
     if args.trades:
         symbol = args.symbol or guess_symbol(args.trades) or "ASSET"
         events = trades_from_file(args.trades, symbol)
+    elif args.source == "db":
+        from virtuoso_tui.storage import Storage
+
+        if not args.symbol:
+            raise _UserError("--source db --events needs --symbol (one of the recorded symbols)")
+        path = args.db or "virtuoso.db"
+        if not Path(path).exists():
+            raise _UserError(f"no database at {path} (record one with `virtuoso record ... --db {path}`)")
+        symbol = args.symbol
+        storage = Storage(path)
+        events = storage.iter_recorded([symbol])
     else:
         symbol = args.symbol or "BTC/USDT"
         events = sim_events(symbol, args.bars * timeframe_ms(timeframe) / 1000.0,
@@ -259,9 +274,13 @@ def _run_recording(args: argparse.Namespace, params: dict[str, str]):
     if start is not None or end is not None:
         events = (e for e in events if (start is None or e.ts >= start) and (end is None or e.ts <= end))
     paper = args.broker == "paper"
-    return run_recorded(events, args.strategy, params, symbol=symbol, timeframe=timeframe, fee=args.fee,
-                        slippage_bps=args.slippage_bps, capital=args.capital, broker="paper" if paper else "book",
-                        rules=_risk_rules(args) if paper else None)
+    try:
+        return run_recorded(events, args.strategy, params, symbol=symbol, timeframe=timeframe, fee=args.fee,
+                            slippage_bps=args.slippage_bps, capital=args.capital, broker="paper" if paper else "book",
+                            rules=_risk_rules(args) if paper else None)
+    finally:
+        if storage is not None:
+            storage.close()
 
 
 def _configured_params(args: argparse.Namespace) -> dict[str, Any]:
