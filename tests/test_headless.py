@@ -183,3 +183,8 @@ def test_signal_records_show_a_pending_side_and_a_change_comes_only_after_confir
             assert r["pending"]["side"] != r["side"] and 0.0 <= r["pending"]["held_s"] < 20.0
         last[r["symbol"]] = r
     assert changes >= 1, "no side change in 15 minutes with 52/48 thresholds"
+    from virtuoso_tui.headless import format_text
+
+    waiting = next(r for r in sigs if r["pending"] is not None)
+    left = waiting["pending"]["needed_s"] - waiting["pending"]["held_s"]
+    assert f"(→{waiting['pending']['side']} in {left:.0f}s)" in format_text(waiting)

@@ -111,7 +111,10 @@ def format_text(record: dict[str, Any]) -> str:
             for name, face in record["faces"].items()
         )
         score = "n/a" if record["score"] is None else f"{record['score']:.1f}"
-        return f"signal {record['symbol']} {record['side']:<7} {score} conf={record['confidence']:.2f} {faces}"
+        pending = record.get("pending")
+        waiting = "" if pending is None else f" (→{pending['side']} in {pending['needed_s'] - pending['held_s']:.0f}s)"
+        return (f"signal {record['symbol']} {record['side']:<7} {score}{waiting} conf={record['confidence']:.2f} "
+                f"{faces}")
     if kind == "candle":
         return (f"candle {record['symbol']} {record['timeframe']} {record['ts']} o={record['open']:g} "
                 f"h={record['high']:g} l={record['low']:g} c={record['close']:g} v={record['volume']:g}")
