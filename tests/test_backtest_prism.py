@@ -283,6 +283,9 @@ rsi_period = 21
 name = "prism"
 [strategy.params]
 allow_short = true
+[strategy.sizing]
+method = "fixed"
+notional = 500.0
 """
 
 
@@ -299,6 +302,8 @@ def test_backtest_runs_the_configured_prism_not_the_defaults(tmp_path, capsys):
     assert params["w_orderflow"] == 0.0 and params["w_technical"] == 0.4 and params["allow_short"] is True
     assert json.loads(params["face_options"]) == {"technical": {"rsi_period": 21}}
     strategy = resolve_strategy("prism")(params, record=True)
+    # the desk sizes the strategy's entries by [strategy.sizing]: so does the backtest
+    assert strategy.sizer.s["method"] == "fixed" and strategy.sizer.amount(100.0, 10_000.0) == 5.0
     candles = btc_15m(400)
     run_events(candles, strategy)
     technical = next(f for f in strategy.prism.faces if f.name == "technical")

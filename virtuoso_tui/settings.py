@@ -244,7 +244,7 @@ class PaperSettings:
 
 @dataclass(frozen=True)
 class SizingSettings:
-    method: str = _field("str", "fixed", choices=SIZING_METHODS)
+    method: str = _field("str", "atr", choices=SIZING_METHODS)
     notional: float = _num(1_000.0, gt=0)  # quote per trade (fixed)
     risk_pct: float = _num(1.0, gt=0, le=100)  # % of equity lost at the stop (risk, atr)
     atr_period: int = _int(14, ge=1)  # candles

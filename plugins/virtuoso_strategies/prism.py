@@ -19,9 +19,11 @@ Params beyond SignalStrategy's: timeframes ("" = the prism's default blend 4h .4
 or "tf:w,tf:w"; timeframes below the strategy timeframe are left out, see prism/vector.py
 `blend_for`), window (candles kept per timeframe, as MarketState's capacity), the signal thresholds,
 the face weights w_technical ... w_sentiment, div_cap, risk_pct (ATR sizing), max_leverage, face_options (a JSON
-object {face: {option: value}}, [prism.options] in virtuoso.toml's form). `virtuoso backtest --strategy
+object {face: {option: value}}, [prism.options] in virtuoso.toml's form), sizing (a JSON object in
+[strategy.sizing]'s form; "" = ATR sizing by risk_pct and atr_mult). `virtuoso backtest --strategy
 prism` fills thresholds, weights, blend and face options from the config (the prism the trader watches)
-and [strategy.params] when [strategy] name is prism; a --param overrides any of them.
+and, when [strategy] name is prism, [strategy.sizing] and [strategy.params] (what the desk trades
+with); a --param overrides any of them.
 Not vectorisable as a whole (stops and sizing are path-dependent); its candle faces are
 (virtuoso_tui/prism/vector.py). Neighbours: backtest/engine.py and backtest/replay.py call `on_bar`.
 """
@@ -77,6 +79,19 @@ def _fresh(face: Any, options: dict[str, Any] | None = None) -> Face:
     return cls(dict(options))
 
 
+def parse_json_table(text: Any, name: str) -> dict[str, Any]:
+    """A param holding a table as JSON (what --param and the optimiser's workers can carry)."""
+    if isinstance(text, dict):
+        return dict(text)
+    try:
+        table = json.loads(str(text))
+    except ValueError:
+        table = None
+    if not isinstance(table, dict):
+        raise ValueError(f"{name} must be a JSON object, got {text!r}")
+    return table
+
+
 def parse_face_options(text: Any) -> dict[str, dict[str, Any]]:
     """The `face_options` param: a JSON object {face: {option: value}} ("" = none), as
     [prism.options] in virtuoso.toml (the backtest command passes the configured one)."""
@@ -129,11 +144,14 @@ class PrismStrategy(SignalStrategy):
         **SignalStrategy.params,
         "timeframes": "", "window": 1000, "long_threshold": 65.0, "short_threshold": 35.0, "hysteresis": 3.0,
         **{f"w_{name}": w for name, w in DEFAULT_WEIGHTS.items()},
-        "risk_pct": 1.0, "max_leverage": 1.0, "face_options": "", "div_cap": 10.0,
+        "risk_pct": 1.0, "max_leverage": 1.0, "face_options": "", "div_cap": 10.0, "sizing": "",
     }
 
     def __init__(self, params: dict[str, Any] | None = None, sizer: Sizer | None = None, stats: Any = None,
                  *, faces: list[Any] | None = None, record: bool = False) -> None:
+        given = (params or {}).get("sizing") or ""
+        if sizer is None and given:   # the desk's [strategy.sizing], as the backtest command passes it
+            sizer = Sizer(parse_json_table(given, "sizing"))
         super().__init__(params, sizer or Sizer({"method": "atr", "risk_pct": float((params or {}).get(
             "risk_pct", 1.0)), "atr_multiple": float((params or {}).get("atr_mult", 2.0))}), stats)
         p = self.p
@@ -177,6 +195,8 @@ class PrismStrategy(SignalStrategy):
         out.update({f"w_{name}": w for name, w in prism["weights"].items() if f"w_{name}" in cls.params})
         if prism["options"]:
             out["face_options"] = json.dumps(prism["options"], sort_keys=True)
+        if plain["strategy"]["name"] == cls.name:   # the desk sizes this strategy's entries so
+            out["sizing"] = json.dumps(plain["strategy"]["sizing"], sort_keys=True)
         return {**out, **super().config_params(settings)}
 
     @property
