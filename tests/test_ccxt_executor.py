@@ -7,12 +7,10 @@ from __future__ import annotations
 import pytest
 from virtuoso_ccxt.executor import LiveExecutor, LiveExecutorError
 
-from tests.exchange import RestServer
+from tests.exchange.live import assert_no_secret, order_manager, serving
 from tests.exchange.order_desk import FEE_RATE, BinanceOrderDesk
 from virtuoso_tui.model import OrderIntent, OrderStatus, OrderType
 from virtuoso_tui.trading.journal import SqliteJournal
-from virtuoso_tui.trading.orders import OrderManager
-from virtuoso_tui.trading.portfolio import Portfolio
 
 KEY, SECRET = "liveFAKEkey0123456789ABCDEFGH", "liveFAKEsecret9876543210zyxw"
 
@@ -20,10 +18,8 @@ KEY, SECRET = "liveFAKEkey0123456789ABCDEFGH", "liveFAKEsecret9876543210zyxw"
 @pytest.fixture
 async def venue():
     desk = BinanceOrderDesk()
-    server = RestServer(desk=desk)
-    await server.start()
-    yield server, desk
-    await server.stop()
+    async with serving(desk) as server:
+        yield server, desk
 
 
 def executor(server) -> LiveExecutor:
@@ -35,19 +31,13 @@ def venue_order(desk: BinanceOrderDesk, client_id: str) -> dict:
     return next(o for o in desk.orders.values() if o["clientOrderId"] == client_id)
 
 
-def manager(journal, ex, alerts) -> OrderManager:
-    return OrderManager(journal, Portfolio(100_000.0), {"live": ex}, [], now=lambda: 1_700_000_000_000,
-                        session="s1", default_executor="live",
-                        emit=lambda topic, payload: alerts.append(payload) if topic == "alert" else None)
-
-
 async def test_place_fill_amend_cancel_and_reconcile_after_restart(venue, tmp_path):
     server, desk = venue
     path = tmp_path / "journal.db"
     alerts: list = []
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(path), ex, alerts)
+    om = order_manager(SqliteJournal(path), ex, alerts)
 
     market = om.submit(OrderIntent("BTC/USDT", "buy", 0.01, OrderType.MARKET))
     resting = om.submit(OrderIntent("BTC/USDT", "buy", 0.02, OrderType.LIMIT, price=60_000.0))
@@ -73,7 +63,7 @@ async def test_place_fill_amend_cancel_and_reconcile_after_restart(venue, tmp_pa
     alerts2: list = []
     ex2 = executor(server)
     await ex2.start()
-    om2 = manager(SqliteJournal(path), ex2, alerts2)
+    om2 = order_manager(SqliteJournal(path), ex2, alerts2)
     om2.restore()
     report = om2.reconcile()
     assert report.unknown == ["web_ui_order_1"] and report.missing == []
@@ -92,7 +82,7 @@ async def test_venue_fill_is_picked_up_by_poll_with_its_fee_from_the_trades(venu
     server, desk = venue
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent("BTC/USDT", "sell", 0.03, OrderType.LIMIT, price=80_000.0))
     await ex.drain()
     assert [r for r in server.requests if r.path == "/api/v3/myTrades"] == []  # nothing filled, nothing to ask
@@ -119,7 +109,7 @@ async def test_a_fee_in_bnb_counts_as_zero_without_an_error(venue):
     desk.bnb_price = 600.0
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent("BTC/USDT", "buy", 0.02, OrderType.LIMIT, price=60_000.0))
     await ex.drain()
     desk.fill(venue_order(desk, o.client_id)["orderId"])
@@ -140,7 +130,7 @@ async def test_refused_order_is_rejected_with_a_clean_reason(venue, tmp_path, ca
     ex = executor(server)
     await ex.start()
     journal = SqliteJournal(tmp_path / "journal.db")
-    om = manager(journal, ex, [])
+    om = order_manager(journal, ex, [])
     o = om.submit(OrderIntent("BTC/USDT", "buy", 0.01, OrderType.MARKET))
     await ex.drain()
     order = om.orders[o.client_id]
@@ -150,10 +140,7 @@ async def test_refused_order_is_rejected_with_a_clean_reason(venue, tmp_path, ca
     assert sent[0].headers.get("X-MBX-APIKEY") == KEY
     await ex.close()
     journal.close()
-    stored = b"".join(f.read_bytes() for f in tmp_path.iterdir())
-    for secret in (KEY, SECRET):
-        assert secret not in order.reason and secret not in repr(ex) and secret not in caplog.text
-        assert secret.encode() not in stored
+    assert_no_secret((KEY, SECRET), texts=[order.reason, repr(ex), caplog.text], files=tmp_path)
 
 
 async def test_no_keys_is_one_clear_error():

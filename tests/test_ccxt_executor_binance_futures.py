@@ -8,12 +8,11 @@ from __future__ import annotations
 import pytest
 from virtuoso_ccxt.executor import LiveExecutor, LiveExecutorError
 
-from tests.exchange import RestFault, RestServer
+from tests.exchange import RestFault
 from tests.exchange.binance_futures_desk import BinanceFuturesDesk
+from tests.exchange.live import assert_no_secret, order_manager, serving
 from virtuoso_tui.model import OrderIntent, OrderStatus, OrderType
 from virtuoso_tui.trading.journal import SqliteJournal
-from virtuoso_tui.trading.orders import OrderManager
-from virtuoso_tui.trading.portfolio import Portfolio
 
 KEY, SECRET = "bnfutFAKEkey0123456789ABCDEF", "bnfutFAKEsecret9876543210zyxw"
 BTC = "BTC/USDT:USDT"
@@ -23,22 +22,13 @@ TAKER, MAKER = 0.0005, 0.0002  # the recorded BTCUSDT commission rates the desk 
 @pytest.fixture
 async def venue():
     desk = BinanceFuturesDesk()
-    server = RestServer(desk=desk)
-    await server.start()
-    yield server, desk
-    assert server.unknown == []  # every call ccxt made was answered by the desk or a recording
-    await server.stop()
+    async with serving(desk) as server:   # and every call ccxt made was answered
+        yield server, desk
 
 
 def executor(server, exchange: str = "binance") -> LiveExecutor:
     return LiveExecutor({"exchange": exchange, "base_url": server.url, "symbols": [BTC],
                          "api_key": KEY, "secret": SECRET, "rate_limit_ms": 1})
-
-
-def manager(journal, ex, alerts) -> OrderManager:
-    return OrderManager(journal, Portfolio(100_000.0), {"live": ex}, [], now=lambda: 1_700_000_000_000,
-                        session="s1", default_executor="live",
-                        emit=lambda topic, payload: alerts.append(payload) if topic == "alert" else None)
 
 
 def venue_order(desk: BinanceFuturesDesk, client_id: str) -> dict:
@@ -61,7 +51,7 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
     # ccxt loads the leverage brackets before its first positionRisk call
     assert [r.path for r in server.requests if r.path in ("/fapi/v1/leverageBracket", "/fapi/v3/positionRisk")] == [
         "/fapi/v1/leverageBracket", "/fapi/v3/positionRisk"]
-    om = manager(SqliteJournal(path), ex, alerts)
+    om = order_manager(SqliteJournal(path), ex, alerts)
 
     market = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     resting = om.submit(OrderIntent(BTC, "buy", 0.02, OrderType.LIMIT, price=11_000.0))
@@ -92,7 +82,7 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
     ex2 = executor(server, exchange)
     await ex2.start()
     assert ex2.positions() == {BTC: pytest.approx(0.01)}
-    om2 = manager(SqliteJournal(path), ex2, alerts2)
+    om2 = order_manager(SqliteJournal(path), ex2, alerts2)
     om2.restore()
     report = om2.reconcile()
     assert report.unknown == ["web_ui_order_1"] and report.missing == []
@@ -122,7 +112,7 @@ async def test_venue_fill_is_picked_up_by_poll_with_its_maker_fee(venue):
     server, desk = venue
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent(BTC, "sell", 0.03, OrderType.LIMIT, price=12_500.0))
     await ex.drain()
     assert ex.open_ids() == {o.client_id} and desk.position("BTCUSDT") == 0.0
@@ -145,7 +135,7 @@ async def test_amend_after_a_partial_fill_keeps_the_fills_once(venue):
     server, desk = venue
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent(BTC, "buy", 0.05, OrderType.LIMIT, price=11_000.0))
     await ex.drain()
     desk.fill(venue_order(desk, o.client_id)["orderId"], 0.02)
@@ -172,7 +162,7 @@ async def test_an_amend_that_crosses_fills_at_once_as_a_taker(venue):
     server, desk = venue
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent(BTC, "buy", 0.02, OrderType.LIMIT, price=11_000.0))
     await ex.drain()
     om.amend(o.client_id, price=12_000.0)  # above the desk's last price
@@ -190,7 +180,7 @@ async def test_an_amend_that_changes_nothing_is_refused_and_the_order_stays(venu
     server, desk = venue
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent(BTC, "buy", 0.02, OrderType.LIMIT, price=11_000.0))
     await ex.drain()
     om.amend(o.client_id, price=11_000.0)
@@ -209,7 +199,7 @@ async def test_a_market_order_answered_as_accepted_only_is_fetched_at_once(venue
     desk.ack_only = True
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
     assert om.orders[o.client_id].status is OrderStatus.FILLED and ex.open_ids() == set()
@@ -236,7 +226,7 @@ async def test_an_accepted_only_market_order_the_venue_cannot_show_yet_is_filled
     monkeypatch.setattr(desk, "answer", not_yet)
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
     assert len(refused) == 1 and len(ex.errors) == 1 and "Order does not exist" in ex.errors[0]
@@ -251,7 +241,7 @@ async def test_an_ioc_that_does_not_cross_and_a_post_only_that_would_expire(venu
     server, desk = venue
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     ioc = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.LIMIT, price=11_000.0, time_in_force="ioc"))
     post = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.LIMIT, price=12_000.0, post_only=True))
     await ex.drain()
@@ -269,7 +259,7 @@ async def test_a_fee_that_cannot_be_fetched_leaves_the_fill_and_an_error(venue):
     server, desk = venue
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     server.faults = [RestFault("/fapi/v1/userTrades", "auth")]
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
@@ -287,7 +277,7 @@ async def test_refused_keys_never_appear_in_errors_logs_or_journal(venue, tmp_pa
     ex = executor(server)
     await ex.start()
     journal = SqliteJournal(tmp_path / "journal.db")
-    om = manager(journal, ex, [])
+    om = order_manager(journal, ex, [])
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
     order = om.orders[o.client_id]
@@ -300,8 +290,5 @@ async def test_refused_keys_never_appear_in_errors_logs_or_journal(venue, tmp_pa
     server.faults = [RestFault("/fapi/v1/openOrders", "auth")]
     with pytest.raises(LiveExecutorError, match="binance refused the API credentials") as refused:
         await executor(server).start()
-    stored = b"".join(f.read_bytes() for f in tmp_path.iterdir())
-    for secret in (KEY, SECRET):
-        assert secret not in order.reason and secret not in str(refused.value) and secret not in caplog.text
-        assert secret not in repr(ex) and all(secret not in e for e in ex.errors)
-        assert secret.encode() not in stored
+    assert_no_secret((KEY, SECRET), texts=[order.reason, str(refused.value), caplog.text, repr(ex), *ex.errors],
+                     files=tmp_path)

@@ -7,12 +7,11 @@ from __future__ import annotations
 import pytest
 from virtuoso_ccxt.executor import LiveExecutor, LiveExecutorError
 
-from tests.exchange import RestFault, RestServer
+from tests.exchange import RestFault
 from tests.exchange.bybit_desk import BybitOrderDesk
+from tests.exchange.live import assert_no_secret, order_manager, serving
 from virtuoso_tui.model import OrderIntent, OrderStatus, OrderType
 from virtuoso_tui.trading.journal import SqliteJournal
-from virtuoso_tui.trading.orders import OrderManager
-from virtuoso_tui.trading.portfolio import Portfolio
 
 KEY, SECRET = "bybitFAKEkey0123456789ABCDEF", "bybitFAKEsecret9876543210zyxw"
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
@@ -22,22 +21,13 @@ TAKER = 0.0006  # the recorded BTCUSDT taker fee rate the desk charges
 @pytest.fixture
 async def venue():
     desk = BybitOrderDesk()
-    server = RestServer(desk=desk)
-    await server.start()
-    yield server, desk
-    assert server.unknown == []  # every call ccxt made was answered by the desk or a recording
-    await server.stop()
+    async with serving(desk) as server:   # and every call ccxt made was answered
+        yield server, desk
 
 
 def executor(server, symbols=(BTC,)) -> LiveExecutor:
     return LiveExecutor({"exchange": "bybit", "base_url": server.url, "symbols": list(symbols),
                          "api_key": KEY, "secret": SECRET, "rate_limit_ms": 1})
-
-
-def manager(journal, ex, alerts) -> OrderManager:
-    return OrderManager(journal, Portfolio(100_000.0), {"live": ex}, [], now=lambda: 1_700_000_000_000,
-                        session="s1", default_executor="live",
-                        emit=lambda topic, payload: alerts.append(payload) if topic == "alert" else None)
 
 
 def venue_order(desk: BybitOrderDesk, client_id: str) -> dict:
@@ -51,7 +41,7 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
     ex = executor(server)
     await ex.start()
     assert ex.positions() == {BTC: 0.0}  # flat at the venue: the recorded flat row
-    om = manager(SqliteJournal(path), ex, alerts)
+    om = order_manager(SqliteJournal(path), ex, alerts)
 
     market = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     resting = om.submit(OrderIntent(BTC, "buy", 0.02, OrderType.LIMIT, price=50_000.0))
@@ -78,7 +68,7 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
     alerts2: list = []
     ex2 = executor(server)
     await ex2.start()
-    om2 = manager(SqliteJournal(path), ex2, alerts2)
+    om2 = order_manager(SqliteJournal(path), ex2, alerts2)
     om2.restore()
     report = om2.reconcile()
     assert report.unknown == ["web_ui_order_1"] and report.missing == []
@@ -108,7 +98,7 @@ async def test_venue_fill_is_picked_up_by_poll_and_positions_agree(venue):
     server, desk = venue
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent(BTC, "sell", 0.03, OrderType.LIMIT, price=80_000.0))
     await ex.drain()
     assert ex.open_ids() == {o.client_id} and desk.position("BTCUSDT") == 0.0
@@ -130,7 +120,7 @@ async def test_an_acknowledged_order_that_cannot_be_fetched_is_polled_later(venu
     server, desk = venue
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     server.faults = [RestFault("/v5/order/realtime", "auth")]
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
@@ -149,7 +139,7 @@ async def test_amend_after_a_partial_fill_keeps_the_fills_once(venue):
     server, desk = venue
     ex = executor(server)
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     o = om.submit(OrderIntent(BTC, "buy", 0.05, OrderType.LIMIT, price=50_000.0))
     await ex.drain()
     desk.fill(venue_order(desk, o.client_id)["orderId"], 0.02)
@@ -174,7 +164,7 @@ async def test_positions_are_reconciled_per_symbol(venue):
     server, desk = venue
     ex = executor(server, (BTC, ETH))
     await ex.start()
-    om = manager(SqliteJournal(":memory:"), ex, [])
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
     om.submit(OrderIntent(BTC, "sell", 0.2, OrderType.MARKET))
     await ex.drain()
     desk.web_trade("ETHUSDT", "Sell", 1.5)
@@ -194,7 +184,7 @@ async def test_refused_keys_never_appear_in_errors_logs_or_journal(venue, tmp_pa
     ex = executor(server)
     await ex.start()
     journal = SqliteJournal(tmp_path / "journal.db")
-    om = manager(journal, ex, [])
+    om = order_manager(journal, ex, [])
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
     order = om.orders[o.client_id]
@@ -208,11 +198,8 @@ async def test_refused_keys_never_appear_in_errors_logs_or_journal(venue, tmp_pa
     server.faults = [RestFault("/v5/order/realtime", "auth")]
     with pytest.raises(LiveExecutorError, match="bybit refused the API credentials") as refused:
         await executor(server).start()
-    stored = b"".join(f.read_bytes() for f in tmp_path.iterdir())
-    for secret in (KEY, SECRET):
-        assert secret not in order.reason and secret not in str(refused.value) and secret not in caplog.text
-        assert secret not in repr(ex) and all(secret not in e for e in ex.errors)
-        assert secret.encode() not in stored
+    assert_no_secret((KEY, SECRET), texts=[order.reason, str(refused.value), caplog.text, repr(ex), *ex.errors],
+                     files=tmp_path)
 
 
 async def test_positions_of_the_watched_symbols_are_reconciled_when_no_symbols_are_given(venue):

@@ -11,6 +11,8 @@
   net position its fills move, one-way mode) for the live executor, same shape, recorded templates;
 - binance_futures_desk.py: a stateful Binance USDⓈ-M futures desk (create, modify in place, cancel,
   query, the account's trades, and the net position its fills move, one-way mode), same shape;
+- live.py: what the live-executor tests share (a server around a desk, the order manager, the
+  check that keys leak nowhere);
 - this module: `Venue`, both servers wired to one tape, `drain` to consume a source's events, and
   `in_thread` to run a server on its own loop for code under test that blocks (ccxt's sync client).
 """
