@@ -9,7 +9,7 @@ from virtuoso_ccxt.executor import LiveExecutor, LiveExecutorError
 
 from tests.exchange import RestFault
 from tests.exchange.bybit_desk import BybitOrderDesk
-from tests.exchange.live import assert_no_secret, order_manager, serving
+from tests.exchange.live import assert_no_secret, check_outside_trade_is_surfaced, order_manager, serving
 from virtuoso_tui.model import OrderIntent, OrderStatus, OrderType
 from virtuoso_tui.trading.journal import SqliteJournal
 
@@ -76,15 +76,9 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
     assert any("web_ui_order_1" in a.message for a in alerts2)
 
     # someone buys 0.5 on the web UI: after a resync the venue's position is not the journal's
-    desk.web_trade("BTCUSDT", "Buy", 0.5)
-    await ex2.resync()
-    assert ex2.positions() == {BTC: pytest.approx(0.51)} and desk.position("BTCUSDT") == pytest.approx(0.51)
-    alerts2.clear()
-    report = om2.reconcile()
-    assert report.positions == ["BTC/USDT:USDT: venue +0.51, journal +0.01"]
-    assert [a.message for a in alerts2 if a.source == "reconcile" and "position" in a.message] == [
-        "position BTC/USDT:USDT: venue +0.51, journal +0.01: the venue's position is not the journal's"]
-    assert om2.portfolio.positions[BTC].amount == pytest.approx(0.01)  # surfaced, never corrected
+    await check_outside_trade_is_surfaced(ex2, om2, alerts2, lambda: desk.web_trade("BTCUSDT", "Buy", 0.5),
+                                          BTC, venue=0.51, journal=0.01)
+    assert desk.position("BTCUSDT") == pytest.approx(0.51)
 
     om2.cancel(resting.client_id)
     await ex2.drain()

@@ -12,6 +12,8 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.exchange.rest_server import RestServer
 from virtuoso_tui.trading.orders import OrderManager
 from virtuoso_tui.trading.portfolio import Portfolio
@@ -51,3 +53,20 @@ def assert_no_secret(secrets: tuple[str, ...], *, texts: list[str], files: Path 
         for text in texts:
             assert secret not in text
         assert secret.encode() not in stored
+
+
+async def check_outside_trade_is_surfaced(executor: Any, manager: OrderManager, alerts: list, outside_trade: Any,
+                                          symbol: str, venue: float, journal: float) -> None:
+    """Someone trades at the venue behind our back (`outside_trade()`); after a resync the venue's
+    position is `venue`, the journal's still `journal`: reconcile reports exactly that difference,
+    with its alert, and corrects nothing."""
+    outside_trade()
+    await executor.resync()
+    assert executor.positions()[symbol] == pytest.approx(venue)
+    alerts.clear()
+    report = manager.reconcile()
+    diff = f"{symbol}: venue {venue:+g}, journal {journal:+g}"
+    assert report.positions == [diff]
+    assert [a.message for a in alerts if a.source == "reconcile" and "position" in a.message] == [
+        f"position {diff}: the venue's position is not the journal's"]
+    assert manager.portfolio.positions[symbol].amount == pytest.approx(journal)  # surfaced, never corrected
