@@ -33,7 +33,7 @@ from virtuoso_tui.model import (
     Ticker,
     Trade,
 )
-from virtuoso_tui.model.market import SourceHealth
+from virtuoso_tui.model.market import SourceHealth, timeframe_ms
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,9 @@ class Engine:
         self._last_scored: dict[str, int] = {}
         self._dirty: dict[str, set[str]] = {s: set() for s in self.symbols}
         self._last_minute = 0
+        #: symbol -> end of the base candle its last record fell in (process closes it at that time)
+        self._next_close: dict[str, int] = {}
+        self._base_ms = {sym: timeframe_ms(st.base) for sym, st in self.states.items()}
         self._stop = asyncio.Event()
         self._pending_candles: list[Candle] = []
         self._pending_signals: list[Any] = []
@@ -231,8 +234,19 @@ class Engine:
         if state is None:
             return
         self.events_seen += 1
-        if event.ts > self.now:
-            self.now = event.ts
+        ts = event.ts
+        boundary = self._next_close.get(event.symbol)
+        if boundary is not None and ts >= boundary:
+            # the clock passes a candle's end before this record is seen: the candle closes, and the
+            # prism and strategies decide, at the boundary, as a replay backtest does (backtest/replay.py),
+            # never with the record that follows it
+            if boundary > self.now:
+                self.now = boundary
+            self._after_apply(state, state.advance(boundary))
+        period = self._base_ms[event.symbol]
+        self._next_close[event.symbol] = ts - ts % period + period
+        if ts > self.now:
+            self.now = ts
         touched = state.apply(event)
         topic = _TOPIC.get(type(event))
         if topic and topic != "candle" and self.bus.has_subscribers(topic):
