@@ -101,9 +101,10 @@ def test_simulated_market_tick_candles_and_full_replay_agree():
     assert not np.array_equal(candles.close, from_sim_ticks("BTC/USDT", "1m", bars=90, seed=4).close)
     rec = run_recorded(sim_events("BTC/USDT", 90 * 60, seed=3), SmaCross, {"fast": 3, "slow": 8},
                        symbol="BTC/USDT", timeframe="1m", fee=0.0005)
-    # MarketState drops the partial first minute and leaves the last one forming
-    ref = run_events(candles.slice(1, len(candles) - 1), SmaCross({"fast": 3, "slow": 8}), fee=0.0005)
-    np.testing.assert_array_equal(rec.ts, candles.ts[1:-1])
+    # the recording starts with the book at the minute's start (MarketState.begin): the first minute is
+    # complete, as in the live engine; the last one is left forming
+    ref = run_events(candles.slice(0, len(candles) - 1), SmaCross({"fast": 3, "slow": 8}), fee=0.0005)
+    np.testing.assert_array_equal(rec.ts, candles.ts[:-1])
     assert [d[0] for d in rec.decisions] == [d[0] for d in ref.decisions] and rec.decisions
     # the sim records its book, so orders walk it at the boundary instead of waiting for a trade
     assert rec.metrics["book_fills"] > 0

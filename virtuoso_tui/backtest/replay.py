@@ -131,11 +131,12 @@ def trades_from_file(path: str | Path, symbol: str) -> list[Trade]:
 
 def run_recording(events: Iterable[Any], strategy: Strategy, *, symbol: str, timeframe: str, fee: float = 0.0,
                   slippage: SlippageModel | None = None, capital: float = 10_000.0,
-                  capacity: int = 1000, broker: str = "book", rules: Iterable[Any] = ()) -> EngineResult:
+                  capacity: int = 1000, broker: str = "book", rules: Iterable[Any] = (),
+                  paper: dict[str, Any] | None = None) -> EngineResult:
     """Replay recorded market records through MarketState and `strategy` (see the module docstring).
 
     broker: "book" (BookBroker, the default) or "paper" (paper.PaperBroker: the TradingDesk with the
-    paper executor sees every record; `rules` are its risk rules). Equity and position are recorded
+    paper executor sees every record; `rules` are its risk rules, `paper` its executor options). Equity and position are recorded
     once per closed candle of `timeframe` (marked at its close); `extra["ts"]` and `extra["close"]`
     hold those candles' open times and closes, `extra["book_fills"]` how many fills walked the book.
     """
@@ -150,7 +151,7 @@ def run_recording(events: Iterable[Any], strategy: Strategy, *, symbol: str, tim
     elif broker == "paper":
         from virtuoso_tui.backtest.paper import PaperBroker
 
-        broker_ = PaperBroker(symbol, capital=capital, fee=fee, slippage=slippage, rules=rules)
+        broker_ = PaperBroker(symbol, capital=capital, fee=fee, slippage=slippage, rules=rules, paper_options=paper)
         on_market = broker_.on_market
     else:
         raise ValueError(f"unknown broker {broker!r} (book or paper)")
@@ -196,6 +197,7 @@ def run_recording(events: Iterable[Any], strategy: Strategy, *, symbol: str, tim
             continue
         ts = event.ts
         if boundary is None:
+            state.begin(ts)   # the recording starts here, as the engine's stream does (MarketState.begin)
             boundary = ts - ts % period + period
         if ts >= boundary:  # the clock passes a period's end before this record is seen
             decide(state.advance(boundary))
