@@ -60,7 +60,7 @@ from virtuoso_tui.trading.portfolio import Portfolio
 from virtuoso_tui.trading.signal_strategy import SignalStrategy
 from virtuoso_tui.trading.sizing import Sizer
 from virtuoso_tui.trading.stops import ExitPlan
-from virtuoso_tui.trading.strategy import StrategyContext
+from virtuoso_tui.trading.strategy import Strategy, StrategyContext
 from virtuoso_tui.trading.venue_link import LiveUnavailable, VenueLink
 from virtuoso_tui.trading.wiring import LIVE_FROM_SOURCE, build_desk, live_executor, session_prefix
 
@@ -131,6 +131,10 @@ class TradingDesk:
                 self.strategy = cls(params, Sizer(sizing), self.portfolio.stats)
             else:  # a bar strategy (sma_cross, donchian, a plugin's): called on each closed candle
                 self.strategy = cls(params)
+        #: a strategy with its own on_bar decides at each closed candle of its timeframe, exactly as in a
+        #: backtest (the prism strategy: its own prism and stops; sma_cross ...); a plain SignalStrategy
+        #: acts on the console's confirmed signal changes instead, with the desk managing its stops
+        self.bar_driven = self.strategy is not None and type(self.strategy).on_bar is not Strategy.on_bar
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @property
@@ -243,7 +247,7 @@ class TradingDesk:
 
     def on_candle(self, candle: Any, state: Any) -> list[Order]:
         """A closed candle: a bar strategy on its timeframe decides (its intents fill at the next event)."""
-        if self.strategy is None or isinstance(self.strategy, SignalStrategy) or state is None:
+        if not self.bar_driven or state is None:
             return []
         if candle.timeframe != self.strategy_timeframe:
             return []
@@ -253,7 +257,7 @@ class TradingDesk:
         return [self.manager.submit(replace(i, origin=f"strategy:{self.strategy.name}")) for i in intents]
 
     def on_signal(self, signal: Any, state: Any) -> list[Order]:
-        if self.strategy is None or state is None or not isinstance(self.strategy, SignalStrategy):
+        if self.bar_driven or state is None or not isinstance(self.strategy, SignalStrategy):
             return []
         ctx = StrategyContext(signal.symbol, self.strategy_timeframe, self.now(), state,
                               self.portfolio.position(signal.symbol), self.portfolio.equity(), self.portfolio.cash)
@@ -264,7 +268,8 @@ class TradingDesk:
         pos = self.portfolio.positions.get(fill.symbol)
         if pos is None or not pos.amount:
             self.exits.pop(fill.symbol, None)
-        elif (isinstance(self.strategy, SignalStrategy) and order.origin == f"strategy:{self.strategy.name}"
+        elif (isinstance(self.strategy, SignalStrategy) and not self.bar_driven
+              and order.origin == f"strategy:{self.strategy.name}"
               and not order.reduce_only):
             from virtuoso_tui.model import timeframe_ms
 

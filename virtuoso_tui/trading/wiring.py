@@ -111,6 +111,10 @@ def build_desk(*, host: Any, settings: Any, storage: Any, bus: Any, now: Callabl
             raise ValueError(f"[strategy] name {wanted!r} is not a strategy any plugin provides "
                              f"(available: {', '.join(sorted(found)) or 'none'})")
         strategy_cls = found[wanted][1]
+        # the params a backtest of this strategy starts from (Strategy.config_params: for the prism
+        # strategy the configured prism and [strategy.sizing]), so paper/live trade what was tested
+        if hasattr(strategy_cls, "config_params"):
+            strategy["params"] = strategy_cls.config_params(settings)
     journal = storage if storage is not None else SqliteJournal(":memory:")
     return TradingDesk(journal, {"paper": paper, "strategy": strategy, "sizing": strategy.get("sizing") or {},
                                  "session": session_prefix(journal, live=bool(live))},
