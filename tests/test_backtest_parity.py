@@ -242,6 +242,10 @@ def test_cli_backtest_with_the_paper_broker(capsys, tmp_path):
     spans = [(t["entry_time"], t["exit_time"]) for t in default["trades"]]
     # the configured rules of paper trading apply: the default 5% daily loss limit halts trading
     # after the first losing trade, so the paper run keeps only the trades before the halt
+    # the paper path trades with the paper desk's balance and fees unless told otherwise
+    assert main([*base, "--broker", "paper"]) == 0
+    assert json.loads(capsys.readouterr().out)["equity"][0]["equity"] == 100_000.0   # [paper] starting_balance
+    base += ["--capital", "10000", "--fee", "0.001"]
     assert main([*base, "--broker", "paper"]) == 0
     halted = json.loads(capsys.readouterr().out)
     assert halted["mode"] == "event" and 0 < len(halted["trades"]) < len(spans)

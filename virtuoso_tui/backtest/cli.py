@@ -33,9 +33,13 @@ def _data_args(p: argparse.ArgumentParser, has_common: bool) -> None:
     p.add_argument("--from", dest="start", metavar="DATE", help="first candle (ISO date/time, UTC)")
     p.add_argument("--to", dest="end", metavar="DATE", help="last candle (ISO date/time, UTC)")
     p.add_argument("--strategy", default="sma_cross", help="strategy name (default sma_cross)")
-    p.add_argument("--fee", type=float, default=0.001, help="fee as a fraction of traded notional")
+    p.add_argument("--fee", type=float, default=None,
+                   help="fee as a fraction of traded notional (default 0.001; with --broker paper, [paper]'s "
+                        "maker and taker fees)")
     p.add_argument("--slippage-bps", type=float, default=0.0, help="adverse move per fill, basis points")
-    p.add_argument("--capital", type=float, default=10_000.0, help="initial capital, quote currency")
+    p.add_argument("--capital", type=float, default=None,
+                   help="initial capital, quote currency (default 10000; with --broker paper, [paper] "
+                        "starting_balance)")
     p.add_argument("--mode", choices=("auto", "event", "vector"), default="auto",
                    help="engine: vector when the strategy allows, event otherwise (auto)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -171,6 +175,7 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
         from virtuoso_tui.backtest.data import DataError
 
         try:
+            _money(args)
             return fn(args)
         except (_UserError, DataError, ValueError) as exc:
             print(f"virtuoso: {exc}", file=sys.stderr)
@@ -221,7 +226,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         result = run_backtest(candles, args.strategy, params, fee=args.fee, slippage_bps=args.slippage_bps,
                               capital=args.capital, mode=args.mode, feed=args.feed, funding=funding,
                               timeframe=args.timeframe or None, broker=_broker(args),
-                              rules=_risk_rules(args) if args.broker == "paper" else None)
+                              rules=_risk_rules(args) if args.broker == "paper" else None, paper=args.paper)
     run_id = _save(args, result, "backtest")
     if args.report:
         write_report(result, args.report)
@@ -277,10 +282,37 @@ def _run_recording(args: argparse.Namespace, params: dict[str, str]):
     try:
         return run_recorded(events, args.strategy, params, symbol=symbol, timeframe=timeframe, fee=args.fee,
                             slippage_bps=args.slippage_bps, capital=args.capital, broker="paper" if paper else "book",
-                            rules=_risk_rules(args) if paper else None)
+                            rules=_risk_rules(args) if paper else None, paper=args.paper)
     finally:
         if storage is not None:
             storage.close()
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from virtuoso_tui.config import ConfigError, load_config
+
+    try:
+        return load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        raise _UserError(str(exc)) from exc
+
+
+def _money(args: argparse.Namespace) -> None:
+    """Fill --fee and --capital when not given: the backtest defaults, or with --broker paper what the
+    paper desk trades with ([paper] starting_balance; maker and taker fees in `args.paper`), so a
+    paper-broker backtest and a paper run of the same recording give the same trades."""
+    args.paper = None
+    if getattr(args, "broker", "default") == "paper":
+        paper = _settings(args).paper
+        if args.capital is None:
+            args.capital = paper.starting_balance
+        if args.fee is None:
+            args.paper = {"maker_fee": paper.maker_fee, "taker_fee": paper.taker_fee}
+            args.fee = paper.taker_fee
+    if args.fee is None:
+        args.fee = 0.001
+    if args.capital is None:
+        args.capital = 10_000.0
 
 
 def _configured_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,14 +320,8 @@ def _configured_params(args: argparse.Namespace) -> dict[str, Any]:
     backtest runs what the trader runs live (`Strategy.config_params`: the prism strategy takes the
     configured prism — thresholds, weights, blend, face options — and [strategy.params])."""
     from virtuoso_tui.backtest.runner import resolve_strategy
-    from virtuoso_tui.config import ConfigError, load_config
 
-    cls = resolve_strategy(args.strategy)
-    try:
-        settings = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        raise _UserError(str(exc)) from exc
-    return cls.config_params(settings)
+    return resolve_strategy(args.strategy).config_params(_settings(args))
 
 
 def _broker(args: argparse.Namespace) -> str | None:
@@ -310,13 +336,8 @@ def _risk_rules(args: argparse.Namespace) -> list[Any]:
     """The configured risk rules (--config, else the default config) of the plugins'
     `virtuoso_risk_rules`, as paper trading builds them."""
     from virtuoso_tui.backtest.paper import configured_rules
-    from virtuoso_tui.config import ConfigError, load_config
 
-    try:
-        settings = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        raise _UserError(str(exc)) from exc
-    return configured_rules(settings)
+    return configured_rules(_settings(args))
 
 
 def _search_kwargs(args: argparse.Namespace) -> dict[str, Any]:

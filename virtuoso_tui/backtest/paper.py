@@ -52,7 +52,8 @@ DEPTH = 1e30
 class PaperBroker:
     """The Broker interface (engine.py) on a TradingDesk with the paper executor.
 
-    symbol, capital (quote), fee (fraction of notional, maker and taker), slippage (the synthetic
+    symbol, capital (quote), fee (fraction of notional, maker and taker, unless paper_options give
+    maker_fee and taker_fee), slippage (the synthetic
     book's half-spread for candle data); rules: RiskRule instances checked on every order; settings:
     extra desk settings ("sizing", "paper" keys as in virtuoso_tui.config; starting balance and fees
     are set from capital and fee); journal: any OrderJournal, an in-memory SqliteJournal by default.
@@ -77,7 +78,12 @@ class PaperBroker:
         settings = dict(settings or {})
         settings["paper"] = {**(settings.get("paper") or {}), "starting_balance": float(capital)}
         settings.setdefault("session", "bt")
-        self.executor = PaperExecutor({**(paper_options or {}), "maker_fee": self.fee, "taker_fee": self.fee})
+        # one `fee` for maker and taker, unless the options give the paper desk's own two
+        fees = {"maker_fee": self.fee, "taker_fee": self.fee}
+        options = dict(paper_options or {})
+        if "maker_fee" in options and "taker_fee" in options:
+            fees = {}
+        self.executor = PaperExecutor({**options, **fees})
         self.journal = journal if journal is not None else SqliteJournal(":memory:")
         self._now = 0
         self.desk = TradingDesk(self.journal, settings, {"paper": self.executor}, list(rules), lambda: self._now)

@@ -118,14 +118,16 @@ def run_backtest(candles: Candles, strategy: str | type[Strategy] = "sma_cross",
                  params: dict[str, Any] | None = None, *, fee: float = 0.001, slippage_bps: float = 0.0,
                  capital: float = 10_000.0, mode: str = "auto", feed: str = "replay",
                  funding: tuple[np.ndarray, np.ndarray] | None = None, broker: Broker | str | None = None,
-                 timeframe: str | None = None, host: Any = None, rules: list[Any] | None = None) -> BacktestResult:
+                 timeframe: str | None = None, host: Any = None, rules: list[Any] | None = None,
+                 paper: dict[str, Any] | None = None) -> BacktestResult:
     """Backtest `strategy` (a name or class) with `params` over `candles`.
 
     fee: fraction of traded notional per fill; slippage_bps: adverse move per fill; mode: "auto"
     (vector when possible), "vector" or "event"; feed: "replay" or "market" for the event engine;
     funding: (ts ms, rate) settled funding for perpetuals (event engine only); broker: None or
     "candle" (CandleBroker), "paper" (paper.PaperBroker: the real order manager, risk `rules` and paper
-    executor; event engine only) or a Broker instance.
+    executor; event engine only; `paper`: its executor options, e.g. maker_fee/taker_fee, which then
+    replace `fee`) or a Broker instance.
     """
     cls = resolve_strategy(strategy, host)
     params = coerce_params(cls, params)
@@ -138,7 +140,7 @@ def run_backtest(candles: Candles, strategy: str | type[Strategy] = "sma_cross",
     elif broker == "paper":
         from virtuoso_tui.backtest.paper import PaperBroker
 
-        broker = PaperBroker(candles.symbol or "ASSET", capital=capital, fee=fee,
+        broker = PaperBroker(candles.symbol or "ASSET", capital=capital, fee=fee, paper_options=paper,
                              slippage=FixedSlippage(slippage_bps), rules=rules or ())
     elif isinstance(broker, str):
         raise ValueError(f"unknown broker {broker!r} (candle or paper)")
@@ -182,10 +184,11 @@ def _paper_notes(broker: Any) -> list[str]:
 def run_recorded(events: Any, strategy: str | type[Strategy] = "sma_cross", params: dict[str, Any] | None = None,
                  *, symbol: str, timeframe: str, fee: float = 0.001, slippage_bps: float = 0.0,
                  capital: float = 10_000.0, host: Any = None, broker: str = "book",
-                 rules: list[Any] | None = None) -> BacktestResult:
+                 rules: list[Any] | None = None, paper: dict[str, Any] | None = None) -> BacktestResult:
     """Backtest over a recording of market records (trades, books, funding ...) through MarketState,
     filling against the recorded book when there is one (replay.py). Equity is per closed candle.
-    broker: "book" (default) or "paper" (the TradingDesk with the paper executor and `rules`)."""
+    broker: "book" (default) or "paper" (the TradingDesk with the paper executor and `rules`; `paper`:
+    its executor options, e.g. maker_fee/taker_fee, which then replace `fee`)."""
     from virtuoso_tui.backtest.replay import run_recording
 
     cls = resolve_strategy(strategy, host)
@@ -193,7 +196,8 @@ def run_recorded(events: Any, strategy: str | type[Strategy] = "sma_cross", para
     if timeframe not in TIMEFRAMES:
         raise ValueError(f"unknown timeframe {timeframe!r} (known: {', '.join(TIMEFRAMES)})")
     rr = run_recording(events, instance, symbol=symbol, timeframe=timeframe, fee=fee,
-                       slippage=FixedSlippage(slippage_bps), capital=capital, broker=broker, rules=rules or ())
+                       slippage=FixedSlippage(slippage_bps), capital=capital, broker=broker, rules=rules or (),
+                       paper=paper)
     if not len(rr.equity):
         raise ValueError(f"the recording closed no {timeframe} candle of {symbol}")
     metrics = compute_metrics(rr.equity, rr.trades, timeframe=timeframe, exposure=rr.position,
