@@ -58,8 +58,14 @@ async def test_resync_invalidates_the_book_until_the_next_snapshot():
         rt.bus.subscribe("book", on_book)
         rt.bus.subscribe("health", on_health)
 
+        def caught_up() -> bool:
+            # the tape sent everything AND the engine applied it all (its books at the venue's sequence)
+            return tape.done and bool(seen["resyncs"]) and all(
+                engine.states[sym].book.valid and engine.states[sym].book.sequence == tape.books[vid].sequence
+                for vid, sym in FUT.items())
+
         async def watch() -> None:
-            while not (tape.done and seen["resyncs"] and all(st.book.valid for st in engine.states.values())):
+            while not caught_up():
                 await asyncio.sleep(0.05)
             engine.stop("synced")
 
