@@ -174,6 +174,9 @@ class PrismStrategy(SignalStrategy):
         self.last_signal: Signal | None = None
         self._seen = 0                 # closed candles of the strategy timeframe folded so far
         self._series: Any = None
+        #: the stops are checked here at each closed candle (backtests, paper); False when a desk watches
+        #: them on every trade instead (live trading: TradingDesk.desk_stops)
+        self.manage_exits = True
         self._plan: ExitPlan | None = None
         self._plan_opened: int | None = None
 
@@ -261,7 +264,7 @@ class PrismStrategy(SignalStrategy):
         signal = self.signal_at_close(ctx)
         if signal is None:
             return []
-        out = self._exits(ctx)
+        out = self._exits(ctx) if self.manage_exits else []
         held = ctx.position.amount
         for intent in out:
             held += intent.amount if intent.side == "buy" else -intent.amount

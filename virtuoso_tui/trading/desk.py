@@ -135,6 +135,12 @@ class TradingDesk:
         #: backtest (the prism strategy: its own prism and stops; sma_cross ...); a plain SignalStrategy
         #: acts on the console's confirmed signal changes instead, with the desk managing its stops
         self.bar_driven = self.strategy is not None and type(self.strategy).on_bar is not Strategy.on_bar
+        #: who watches the strategy's stops: the desk, on every trade (a plain SignalStrategy; and with
+        #: real money, `live`, any signal strategy: a stop must not wait for the candle's close), or the
+        #: strategy itself at each close, exactly as its backtest does (paper)
+        self.desk_stops = isinstance(self.strategy, SignalStrategy) and (not self.bar_driven or bool(settings.get("live")))
+        if self.desk_stops and hasattr(self.strategy, "manage_exits"):
+            self.strategy.manage_exits = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @property
@@ -268,8 +274,7 @@ class TradingDesk:
         pos = self.portfolio.positions.get(fill.symbol)
         if pos is None or not pos.amount:
             self.exits.pop(fill.symbol, None)
-        elif (isinstance(self.strategy, SignalStrategy) and not self.bar_driven
-              and order.origin == f"strategy:{self.strategy.name}"
+        elif (self.desk_stops and order.origin == f"strategy:{self.strategy.name}"
               and not order.reduce_only):
             from virtuoso_tui.model import timeframe_ms
 
