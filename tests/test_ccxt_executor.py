@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from virtuoso_ccxt.executor import LiveExecutor, LiveExecutorError
 
+from tests.exchange import RestFault
 from tests.exchange.live import assert_no_secret, order_manager, serving
 from tests.exchange.order_desk import FEE_RATE, BinanceOrderDesk
 from virtuoso_tui.model import OrderIntent, OrderStatus, OrderType
@@ -28,7 +29,13 @@ def executor(server) -> LiveExecutor:
 
 
 def venue_order(desk: BinanceOrderDesk, client_id: str) -> dict:
-    return next(o for o in desk.orders.values() if o["clientOrderId"] == client_id)
+    """The venue order carrying `client_id`: the latest, as a cancel-replace amend keeps the id."""
+    return [o for o in desk.orders.values() if o["clientOrderId"] == client_id][-1]
+
+
+def trades_asked(server) -> list[str]:
+    """The orderId of each GET /api/v3/myTrades ccxt sent."""
+    return [r.query["orderId"] for r in server.requests if r.path == "/api/v3/myTrades"]
 
 
 async def test_place_fill_amend_cancel_and_reconcile_after_restart(venue, tmp_path):
@@ -47,8 +54,10 @@ async def test_place_fill_amend_cancel_and_reconcile_after_restart(venue, tmp_pa
     assert om.orders[market.client_id].average_price == desk.last_price
     placed = {o["clientOrderId"]: o for o in desk.orders.values()}
     assert set(placed) == {market.client_id, resting.client_id}
-    fill = om.journal.fills()[0]
-    assert fill.fee == pytest.approx(0.01 * desk.last_price * 0.001) and fill.fill_id.startswith("binance:")
+    [fill] = om.journal.fills()
+    assert fill.fee == pytest.approx(0.01 * desk.last_price * 0.001)
+    # the FULL answer to the create lists the order's trades: reported as they are, nothing more asked
+    assert fill.fill_id == f"binance:{desk.trades[0]['id']}" and trades_asked(server) == []
     assert om.portfolio.positions["BTC/USDT"].amount == pytest.approx(0.01)
     assert om.orders[resting.client_id].status is OrderStatus.SUBMITTED and ex.open_ids() == {resting.client_id}
 
@@ -76,9 +85,10 @@ async def test_place_fill_amend_cancel_and_reconcile_after_restart(venue, tmp_pa
     await ex2.close()
 
 
-async def test_venue_fill_is_picked_up_by_poll_with_its_fee_from_the_trades(venue):
-    """Binance's order query carries no fills or commission: a resting order found filled by poll
-    gets its fee from the order's trades (myTrades by orderId), each partial fill its own part."""
+async def test_venue_fill_is_picked_up_by_poll_as_the_venue_trades_it(venue):
+    """Binance's order query carries no fills or commission: a resting order found filled by poll has
+    its trades fetched (myTrades by orderId), and each trade is journalled as it was made: the venue's
+    trade id, time, fee and maker flag. A poll that finds nothing new reports and asks nothing."""
     server, desk = venue
     ex = executor(server)
     await ex.start()
@@ -90,6 +100,8 @@ async def test_venue_fill_is_picked_up_by_poll_with_its_fee_from_the_trades(venu
     desk.fill(order_id, 0.01)
     await ex.poll()
     assert om.orders[o.client_id].status is OrderStatus.PARTIALLY_FILLED and ex.open_ids() == {o.client_id}
+    await ex.poll()  # nothing new at the venue
+    assert len(om.journal.fills()) == 1 and len(trades_asked(server)) == 1
     desk.fill(order_id)
     await ex.poll()
     assert om.orders[o.client_id].status is OrderStatus.FILLED
@@ -97,8 +109,100 @@ async def test_venue_fill_is_picked_up_by_poll_with_its_fee_from_the_trades(venu
     fills = om.journal.fills()
     assert [f.amount for f in fills] == pytest.approx([0.01, 0.02])
     assert [f.fee for f in fills] == pytest.approx([0.01 * 80_000.0 * FEE_RATE, 0.02 * 80_000.0 * FEE_RATE])
-    assert [r.query["orderId"] for r in server.requests if r.path == "/api/v3/myTrades"] == [str(order_id)] * 2
+    assert [(f.fill_id, f.ts, f.liquidity) for f in fills] == [(f"binance:{t['id']}", t["time"], "maker") for t in desk.trades]
+    assert trades_asked(server) == [str(order_id)] * 2
     assert ex.open_ids() == set() and ex.errors == [] and server.unknown == []
+    await ex.close()
+
+
+async def test_a_trade_made_after_the_order_was_read_waits_for_the_next_poll(venue, monkeypatch):
+    """The order query shows 0.01 filled; by the time its trades are fetched it has traded 0.005 more.
+    Only what the order showed is reported (never more than the venue says filled); the newer trade
+    comes with the next poll, which shows it in the order's totals."""
+    server, desk = venue
+    ex = executor(server)
+    await ex.start()
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    o = om.submit(OrderIntent("BTC/USDT", "sell", 0.03, OrderType.LIMIT, price=80_000.0))
+    await ex.drain()
+    order_id = venue_order(desk, o.client_id)["orderId"]
+    desk.fill(order_id, 0.01)
+    answer = desk.answer
+
+    def trades_meanwhile(method: str, path: str, q: dict):
+        if path == "/api/v3/myTrades" and len(desk.trades) == 1:
+            desk.fill(order_id, 0.005)
+        return answer(method, path, q)
+
+    monkeypatch.setattr(desk, "answer", trades_meanwhile)
+    await ex.poll()
+    assert [f.amount for f in om.journal.fills()] == pytest.approx([0.01])
+    assert om.orders[o.client_id].filled == pytest.approx(0.01) and len(desk.trades) == 2
+    await ex.poll()
+    desk.fill(order_id)
+    await ex.poll()
+    fills = om.journal.fills()
+    assert [f.amount for f in fills] == pytest.approx([0.01, 0.005, 0.015])
+    assert [f.fill_id for f in fills] == [f"binance:{t['id']}" for t in desk.trades]
+    assert om.orders[o.client_id].status is OrderStatus.FILLED and om.orders[o.client_id].filled == pytest.approx(0.03)
+    assert ex.errors == []
+    await ex.close()
+
+
+async def test_trades_that_cannot_be_fetched_leave_a_fill_at_the_average_and_an_error(venue):
+    """The order query shows a fill but its trades are refused: the fill is reported from the order's
+    totals (made-up id, taker, no fee) and the reason kept without the key. When the trades come with
+    the next fill, the trade that fill covered is not reported again; the new one is, as it was made."""
+    server, desk = venue
+    ex = executor(server)
+    await ex.start()
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    o = om.submit(OrderIntent("BTC/USDT", "sell", 0.03, OrderType.LIMIT, price=80_000.0))
+    await ex.drain()
+    order_id = venue_order(desk, o.client_id)["orderId"]
+    # after a successful sign-in ccxt takes Binance's -2015 for a temporary ban and retries: refuse each try
+    server.faults = [RestFault("/api/v3/myTrades", "auth", times=1 + ex.policy.retries)]
+    desk.fill(order_id, 0.01)
+    await ex.poll()
+    [fill] = om.journal.fills()
+    assert (fill.fill_id, fill.amount, fill.price, fill.fee, fill.liquidity) == (
+        f"binance:{order_id}-0.01", pytest.approx(0.01), 80_000.0, 0.0, "taker")
+    assert len(ex.errors) == 1 and ex.errors[0].startswith(f"trades of {o.client_id}: ")
+    assert KEY not in ex.errors[0] and SECRET not in ex.errors[0]
+    desk.fill(order_id)
+    await ex.poll()
+    fills = om.journal.fills()
+    assert [f.fill_id for f in fills] == [f"binance:{order_id}-0.01", f"binance:{desk.trades[1]['id']}"]
+    assert [f.amount for f in fills] == pytest.approx([0.01, 0.02])
+    assert [f.liquidity for f in fills] == ["taker", "maker"] and fills[1].fee == pytest.approx(0.02 * 80_000.0 * FEE_RATE)
+    assert om.orders[o.client_id].status is OrderStatus.FILLED and om.orders[o.client_id].filled == pytest.approx(0.03)
+    assert len(ex.errors) == 1
+    await ex.close()
+
+
+async def test_fills_before_and_after_a_cancel_replace_amend_are_the_venue_trades(venue):
+    """Binance spot amends by cancel-replace: the replacing order starts at 0 filled. Its trades are
+    fetched by its own id, and the fills of both venue orders are journalled once each, by trade."""
+    server, desk = venue
+    ex = executor(server)
+    await ex.start()
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    o = om.submit(OrderIntent("BTC/USDT", "sell", 0.03, OrderType.LIMIT, price=80_000.0))
+    await ex.drain()
+    first = venue_order(desk, o.client_id)["orderId"]
+    desk.fill(first, 0.01)
+    await ex.poll()
+    await ex.amend_now(o.client_id, price=81_000.0)
+    second = venue_order(desk, o.client_id)["orderId"]
+    assert second != first and float(desk.orders[second]["origQty"]) == pytest.approx(0.02)
+    desk.fill(second)
+    await ex.poll()
+    fills = om.journal.fills()
+    assert [(f.fill_id, f.price, f.liquidity) for f in fills] == [
+        (f"binance:{desk.trades[0]['id']}", 80_000.0, "maker"), (f"binance:{desk.trades[1]['id']}", 81_000.0, "maker")]
+    assert [f.amount for f in fills] == pytest.approx([0.01, 0.02])
+    assert om.orders[o.client_id].status is OrderStatus.FILLED and om.orders[o.client_id].filled == pytest.approx(0.03)
+    assert trades_asked(server) == [str(first), str(second)] and ex.errors == []
     await ex.close()
 
 
@@ -123,8 +227,6 @@ async def test_a_fee_in_bnb_counts_as_zero_without_an_error(venue):
 
 async def test_refused_order_is_rejected_with_a_clean_reason(venue, tmp_path, caplog):
     server, _ = venue
-    from tests.exchange import RestFault
-
     caplog.set_level("DEBUG")
     server.faults = [RestFault("/api/v3/order", "auth")]
     ex = executor(server)

@@ -62,7 +62,8 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
     assert om.orders[market.client_id].average_price == pytest.approx(desk.last_price)
     assert {o["clientOrderId"] for o in desk.orders.values()} == {market.client_id, resting.client_id}
     [fill] = om.journal.fills()
-    assert fill.fee == pytest.approx(0.01 * desk.last_price * TAKER) and fill.fill_id.startswith(f"{exchange}:")
+    assert fill.fee == pytest.approx(0.01 * desk.last_price * TAKER)
+    assert (fill.fill_id, fill.liquidity) == (f"{exchange}:{desk.trades[0]['id']}", "taker")
     assert [q["orderId"] for q in sent(server, "/fapi/v1/userTrades")] == [str(venue_order(desk, market.client_id)["orderId"])]
     assert om.portfolio.positions[BTC].amount == pytest.approx(0.01) == desk.position("BTCUSDT")
     assert om.orders[resting.client_id].status is OrderStatus.SUBMITTED and ex.open_ids() == {resting.client_id}
@@ -102,7 +103,7 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
     await ex2.close()
 
 
-async def test_venue_fill_is_picked_up_by_poll_with_its_maker_fee(venue):
+async def test_venue_fill_is_picked_up_by_poll_as_the_maker_trade_it_was(venue):
     server, desk = venue
     ex = executor(server)
     await ex.start()
@@ -115,11 +116,39 @@ async def test_venue_fill_is_picked_up_by_poll_with_its_maker_fee(venue):
     await ex.poll()
     assert om.orders[o.client_id].status is OrderStatus.FILLED
     assert om.orders[o.client_id].average_price == 12_500.0
-    assert om.journal.fills()[0].fee == pytest.approx(0.03 * 12_500.0 * MAKER)
+    [fill] = om.journal.fills()
+    assert fill.fee == pytest.approx(0.03 * 12_500.0 * MAKER)
+    assert (fill.fill_id, fill.liquidity, fill.ts) == (f"binance:{desk.trades[0]['id']}", "maker", desk.trades[0]["time"])
     assert ex.open_ids() == set()
     await ex.resync()
     assert ex.positions() == {BTC: pytest.approx(-0.03)} and om.portfolio.positions[BTC].amount == pytest.approx(-0.03)
     assert om.reconcile().positions == []
+    await ex.close()
+
+
+async def test_a_partial_fill_and_the_rest_across_polls_are_each_their_own_trade(venue):
+    """Partly filled, polled twice (the second poll finds nothing new: no fill, no trades asked), then
+    filled: two fills, each the venue's trade with its id and maker fee, none twice."""
+    server, desk = venue
+    ex = executor(server)
+    await ex.start()
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    o = om.submit(OrderIntent(BTC, "sell", 0.03, OrderType.LIMIT, price=12_500.0))
+    await ex.drain()
+    order_id = venue_order(desk, o.client_id)["orderId"]
+    desk.fill(order_id, 0.01)
+    await ex.poll()
+    await ex.poll()
+    assert len(om.journal.fills()) == 1 and len(sent(server, "/fapi/v1/userTrades")) == 1
+    assert om.orders[o.client_id].status is OrderStatus.PARTIALLY_FILLED
+    desk.fill(order_id)
+    await ex.poll()
+    fills = om.journal.fills()
+    assert [(f.fill_id, f.liquidity) for f in fills] == [(f"binance:{t['id']}", "maker") for t in desk.trades]
+    assert [f.amount for f in fills] == pytest.approx([0.01, 0.02])
+    assert [f.fee for f in fills] == pytest.approx([0.01 * 12_500.0 * MAKER, 0.02 * 12_500.0 * MAKER])
+    assert [q["orderId"] for q in sent(server, "/fapi/v1/userTrades")] == [str(order_id)] * 2
+    assert om.orders[o.client_id].status is OrderStatus.FILLED and ex.errors == []
     await ex.close()
 
 
@@ -148,6 +177,7 @@ async def test_amend_after_a_partial_fill_keeps_the_fills_once(venue):
     assert om.orders[o.client_id].filled == pytest.approx(0.04) == desk.position("BTCUSDT")
     fills = om.journal.fills()
     assert [f.amount for f in fills] == pytest.approx([0.02, 0.02])
+    assert [f.fill_id for f in fills] == [f"binance:{t['id']}" for t in desk.trades]
     assert sum(f.fee for f in fills) == pytest.approx((0.02 * 11_000.0 + 0.02 * 11_200.0) * MAKER)
     await ex.close()
 
@@ -247,9 +277,10 @@ async def test_an_ioc_that_does_not_cross_and_a_post_only_that_would_expire(venu
     await ex.close()
 
 
-async def test_a_fee_that_cannot_be_fetched_leaves_the_fill_and_an_error(venue):
-    """The order filled but its trades are refused: the fill is reported (the order is the truth), its
-    fee unknown, and the reason kept without the key."""
+async def test_trades_that_cannot_be_fetched_leave_a_fill_at_the_average_and_an_error(venue):
+    """The order filled but its trades are refused: the fill is reported from the order's totals (the
+    order is the truth) with a made-up id, as a taker, its fee unknown, and the reason kept without
+    the key."""
     server, desk = venue
     ex = executor(server)
     await ex.start()
@@ -257,7 +288,10 @@ async def test_a_fee_that_cannot_be_fetched_leaves_the_fill_and_an_error(venue):
     server.faults = [RestFault("/fapi/v1/userTrades", "auth")]
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
-    assert om.orders[o.client_id].status is OrderStatus.FILLED and om.journal.fills()[0].fee == 0.0
+    [fill] = om.journal.fills()
+    assert om.orders[o.client_id].status is OrderStatus.FILLED and fill.fee == 0.0
+    order_id = venue_order(desk, o.client_id)["orderId"]
+    assert (fill.fill_id, fill.liquidity, fill.price) == (f"binance:{order_id}-0.01", "taker", pytest.approx(desk.last_price))
     assert om.portfolio.positions[BTC].amount == pytest.approx(0.01) == desk.position("BTCUSDT")
     assert len(ex.errors) == 1 and ex.errors[0].startswith(f"trades of {o.client_id}: ") and KEY not in ex.errors[0]
     await ex.close()

@@ -1,6 +1,7 @@
 """The live executor with the REAL ccxt bybit client against the local Bybit v5 linear desk, driven by
-the real OrderManager: place, fill, amend (in place, as Bybit does), cancel; fills found by polling;
-and after a restart reconcile surfaces an order and a position the venue holds that we did not make."""
+the real OrderManager: place, fill, amend (in place, as Bybit does), cancel; fills found by polling,
+each reported as the venue's execution (/v5/execution/list); and after a restart reconcile surfaces an
+order and a position the venue holds that we did not make."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from virtuoso_tui.trading.journal import SqliteJournal
 
 KEY, SECRET = "bybitFAKEkey0123456789ABCDEF", "bybitFAKEsecret9876543210zyxw"
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
-TAKER = 0.0006  # the recorded BTCUSDT taker fee rate the desk charges
+TAKER, MAKER = 0.0006, 0.0001  # the recorded BTCUSDT fee rates the desk charges
 
 
 @pytest.fixture
@@ -34,6 +35,11 @@ def venue_order(desk: BybitOrderDesk, client_id: str) -> dict:
     return next(o for o in desk.orders.values() if o["orderLinkId"] == client_id)
 
 
+def executions_asked(server) -> list[str]:
+    """The orderId of each GET /v5/execution/list ccxt sent."""
+    return [r.query["orderId"] for r in server.requests if r.path == "/v5/execution/list"]
+
+
 async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_restart(venue, tmp_path):
     server, desk = venue
     path = tmp_path / "journal.db"
@@ -50,8 +56,9 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
     assert om.orders[market.client_id].status is OrderStatus.FILLED
     assert om.orders[market.client_id].average_price == pytest.approx(desk.last_price)
     assert {o["orderLinkId"] for o in desk.orders.values()} == {market.client_id, resting.client_id}
-    fill = om.journal.fills()[0]
-    assert fill.fee == pytest.approx(0.01 * desk.last_price * TAKER) and fill.fill_id.startswith("bybit:")
+    [fill] = om.journal.fills()
+    assert fill.fee == pytest.approx(0.01 * desk.last_price * TAKER)
+    assert (fill.fill_id, fill.liquidity) == (f"bybit:{desk.executions[0]['execId']}", "taker")
     assert om.portfolio.positions[BTC].amount == pytest.approx(0.01) == desk.position("BTCUSDT")
     assert om.orders[resting.client_id].status is OrderStatus.SUBMITTED and ex.open_ids() == {resting.client_id}
 
@@ -88,7 +95,7 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
     await ex2.close()
 
 
-async def test_venue_fill_is_picked_up_by_poll_and_positions_agree(venue):
+async def test_venue_fill_is_picked_up_by_poll_as_the_maker_execution_it_was(venue):
     server, desk = venue
     ex = executor(server)
     await ex.start()
@@ -100,7 +107,10 @@ async def test_venue_fill_is_picked_up_by_poll_and_positions_agree(venue):
     await ex.poll()
     assert om.orders[o.client_id].status is OrderStatus.FILLED
     assert om.orders[o.client_id].average_price == 80_000.0
-    assert om.journal.fills()[0].fee == pytest.approx(0.03 * 80_000.0 * 0.0001)  # the recorded maker rate
+    [fill] = om.journal.fills()
+    assert fill.fee == pytest.approx(0.03 * 80_000.0 * MAKER)
+    [execution] = desk.executions
+    assert (fill.fill_id, fill.liquidity, fill.ts) == (f"bybit:{execution['execId']}", "maker", int(execution["execTime"]))
     assert ex.open_ids() == set()
     await ex.resync()
     assert ex.positions() == {BTC: pytest.approx(-0.03)} and om.portfolio.positions[BTC].amount == pytest.approx(-0.03)
@@ -127,6 +137,61 @@ async def test_an_acknowledged_order_that_cannot_be_fetched_is_polled_later(venu
     await ex.close()
 
 
+async def test_a_partial_fill_and_the_rest_across_polls_are_each_their_own_execution(venue):
+    """Partly filled, polled twice (the second poll finds nothing new: no fill, no executions asked),
+    then filled: two fills, each the venue's execution with its id and maker fee, none twice."""
+    server, desk = venue
+    ex = executor(server)
+    await ex.start()
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    o = om.submit(OrderIntent(BTC, "sell", 0.03, OrderType.LIMIT, price=80_000.0))
+    await ex.drain()
+    order_id = venue_order(desk, o.client_id)["orderId"]
+    desk.fill(order_id, 0.01)
+    await ex.poll()
+    await ex.poll()
+    assert len(om.journal.fills()) == 1 and len(executions_asked(server)) == 1
+    desk.fill(order_id)
+    await ex.poll()
+    fills = om.journal.fills()
+    assert [(f.fill_id, f.liquidity) for f in fills] == [(f"bybit:{e['execId']}", "maker") for e in desk.executions]
+    assert [f.amount for f in fills] == pytest.approx([0.01, 0.02])
+    assert [f.fee for f in fills] == pytest.approx([0.01 * 80_000.0 * MAKER, 0.02 * 80_000.0 * MAKER])
+    assert executions_asked(server) == [order_id] * 2
+    assert om.orders[o.client_id].status is OrderStatus.FILLED and ex.errors == []
+    await ex.close()
+
+
+async def test_executions_that_cannot_be_fetched_leave_a_fill_from_the_order_and_an_error(venue):
+    """The executions are refused: the fill is reported from the order's totals (its fee is the
+    order's, its id made up, taker) and the reason kept without the key. The next fill comes with
+    the executions: the one already covered is not reported again, the new one is, fee and all."""
+    server, desk = venue
+    ex = executor(server)
+    await ex.start()
+    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    o = om.submit(OrderIntent(BTC, "sell", 0.03, OrderType.LIMIT, price=80_000.0))
+    await ex.drain()
+    order_id = venue_order(desk, o.client_id)["orderId"]
+    server.faults = [RestFault("/v5/execution/list", "auth")]
+    desk.fill(order_id, 0.01)
+    await ex.poll()
+    [fill] = om.journal.fills()
+    assert (fill.fill_id, fill.liquidity, fill.price) == (f"bybit:{order_id}-0.01", "taker", 80_000.0)
+    assert fill.fee == pytest.approx(0.01 * 80_000.0 * MAKER)
+    assert len(ex.errors) == 1 and ex.errors[0].startswith(f"trades of {o.client_id}: ")
+    assert KEY not in ex.errors[0] and SECRET not in ex.errors[0]
+    desk.fill(order_id)
+    await ex.poll()
+    fills = om.journal.fills()
+    assert [f.fill_id for f in fills] == [f"bybit:{order_id}-0.01", f"bybit:{desk.executions[1]['execId']}"]
+    assert [f.amount for f in fills] == pytest.approx([0.01, 0.02])
+    assert [f.fee for f in fills] == pytest.approx([0.01 * 80_000.0 * MAKER, 0.02 * 80_000.0 * MAKER])
+    assert om.orders[o.client_id].status is OrderStatus.FILLED and om.orders[o.client_id].filled == pytest.approx(0.03)
+    assert len(ex.errors) == 1
+    await ex.close()
+
+
 async def test_amend_after_a_partial_fill_keeps_the_fills_once(venue):
     """Bybit amends in place: the order keeps what it filled and `qty` stays its total, so nothing is
     carried over as on a cancel-replace venue, and no fill is counted twice."""
@@ -149,7 +214,9 @@ async def test_amend_after_a_partial_fill_keeps_the_fills_once(venue):
     await ex.poll()
     assert om.orders[o.client_id].status is OrderStatus.FILLED
     assert om.orders[o.client_id].filled == pytest.approx(0.05) == desk.position("BTCUSDT")
-    assert sum(f.amount for f in om.journal.fills()) == pytest.approx(0.05)
+    fills = om.journal.fills()
+    assert [f.amount for f in fills] == pytest.approx([0.02, 0.03])
+    assert [f.fill_id for f in fills] == [f"bybit:{e['execId']}" for e in desk.executions]
     await ex.close()
 
 

@@ -10,8 +10,11 @@ ignoring them. `amend()` changes price/amount through ccxt's edit_order (Binance
 keeping our client id; Bybit v5 and Binance futures: in place); the venue's answer goes back through
 the manager's `report_amend`. A venue that acknowledges an order with its ids only (Bybit v5 create and
 amend), or answers a market order as open (Binance's ACK), has the order fetched at once, so fills and
-status come from the venue, never assumed; an order that filled but tells no fee (Binance USDⓈ-M
-orders, a Binance spot order found filled by a later fetch) has its trades fetched for the fee. `poll()`
+status come from the venue, never assumed. Fills are reported from the venue's trades: an order seen
+to have filled more than was reported, whose answer does not list the trades for it (a Binance spot
+order query, Binance USDⓈ-M and Bybit v5 orders), has its trades fetched by order id, and each trade
+not reported before becomes one fill with the venue's trade id, price, time, fee and maker/taker; only
+when the trades cannot be had is the new quantity reported as one fill at the average price. `poll()`
 (every `poll_interval_s` while the engine runs) picks up fills and closes that happened at the venue;
 `resync()` after a reconnect refetches the venue's open orders and the final state of ours that closed
 meanwhile, so the manager's reconcile that follows compares like with like. Positions: for the
@@ -58,6 +61,11 @@ _CLOSED = {"canceled": OrderStatus.CANCELLED, "cancelled": OrderStatus.CANCELLED
 _VENUE_TIF = {"ioc": "IOC", "fok": "FOK"}
 
 
+def _tol(total: float) -> float:
+    """Amounts of an order `total` large closer than this are equal (decimal strings summed as floats)."""
+    return 1e-12 * max(abs(total), 1.0)
+
+
 def order_request(order: Order) -> tuple[str, dict[str, Any]]:
     """The ccxt order type and the unified params `create_order` gets for one of our orders."""
     otype = "market" if order.type in (OrderType.MARKET, OrderType.STOP) else "limit"
@@ -102,6 +110,11 @@ class LiveExecutor(Executor):
         self._carried: dict[str, float] = {}
         #: (client id, venue order id) -> that venue order's cumulative fee already reported
         self._fees: dict[tuple[str, str], float] = {}
+        #: client id -> the venue trade ids accounted for (reported, or covered by a fill at the average)
+        self._trade_ids: dict[str, set[str]] = {}
+        #: (client id, venue order id) -> amount reported by fills at the average price (its trades
+        #: unknown then) that no venue trade has been matched to yet
+        self._unmatched: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Task] = set()
         #: symbol -> the venue's signed net position (base units), for the contract symbols configured;
         #: None until fetched, or when no configured symbol is a linear contract
@@ -249,7 +262,7 @@ class LiveExecutor(Executor):
         asked = {"symbol": order.symbol, "side": order.side, "type": otype, "amount": order.amount,
                  "price": order.price, "filled": 0.0}
         settled = await self._settled(placed, asked, can_rest=order.type is not OrderType.MARKET)
-        self._apply(order.client_id, await self._with_fee(order.client_id, settled))
+        self._apply(order.client_id, await self._with_trades(order.client_id, settled))
 
     async def _settled(self, answer: dict, asked: dict, can_rest: bool = True) -> dict:
         """The venue's full view of an order whose answer leaves it unknown, fetched once, straight
@@ -270,30 +283,29 @@ class LiveExecutor(Executor):
                 return answer
             return {**asked, "id": answer["id"], "clientOrderId": answer.get("clientOrderId"), "status": "open"}
 
-    async def _with_fee(self, client_id: str, venue: dict) -> dict:
-        """`venue` with its cumulative fee when it filled more than was reported but tells no fee: Binance
-        USDⓈ-M orders carry neither fills nor commission, nor does a Binance spot order query (only the
-        FULL answer to a create lists fills), so the fee is the sum of the order's trades (fetch_my_trades
-        asked by orderId, kept only if ccxt says they are that order's), in their one currency. Orders
-        that carry their fee (Bybit v5) or fills are taken as they are. If the trades cannot be had, the
-        fill goes without a fee and the error is kept."""
+    async def _with_trades(self, client_id: str, venue: dict) -> dict:
+        """`venue` with its trades when it filled more than was reported and its answer does not list the
+        trades for that: Binance USDⓈ-M orders and a Binance spot order query carry no fills (only the
+        FULL answer to a spot create lists them), Bybit v5 orders carry totals and a fee only. The trades
+        are fetched by order id (fetch_my_trades, kept only if ccxt says they are that order's), one
+        call, and only then. If they cannot be had, the answer stands (its fill is reported at the
+        average price) and the error is kept."""
         import ccxt
 
         filled = self._carried.get(client_id, 0.0) + float(venue.get("filled") or 0.0)
-        told = bool(venue.get("trades")) or (venue.get("fee") or {}).get("cost") is not None
-        if told or filled <= self._reported.get(client_id, 0.0) or not self.exchange.has.get("fetchMyTrades"):
+        new, tol = filled - self._reported.get(client_id, 0.0), _tol(filled)
+        if new <= tol or not self.exchange.has.get("fetchMyTrades"):
             return venue
+        owed = max(self._unmatched.get((client_id, str(venue["id"])), 0.0), 0.0)
+        if sum(float(t["amount"]) for t in self._new_trades(client_id, venue)) - owed >= new - tol:
+            return venue  # the answer lists them (Binance spot's FULL answer)
         try:
             trades = await call_with_retry(
                 lambda: self.exchange.fetch_my_trades(venue["symbol"], params={"orderId": venue["id"]}), self.policy)
         except (ccxt.BaseError, CredentialsRefused) as exc:
             self.errors.append(self.clean(f"trades of {client_id}: {type(exc).__name__}: {exc}"))
             return venue
-        fees = [t["fee"] for t in trades if t.get("order") == venue["id"] and (t.get("fee") or {}).get("cost") is not None]
-        currencies = {f.get("currency") for f in fees}
-        if len(currencies) != 1:
-            return venue
-        return {**venue, "fee": {"cost": sum(float(f["cost"]) for f in fees), "currency": currencies.pop()}}
+        return {**venue, "trades": [t for t in trades if t.get("order") == venue["id"]]}
 
     async def _cancel(self, client_id: str) -> None:
         import ccxt
@@ -326,7 +338,8 @@ class LiveExecutor(Executor):
         done = self._carried.get(client_id, 0.0) + float(venue.get("filled") or 0.0)
         total = amount if amount is not None else self._carried.get(client_id, 0.0) + float(venue["amount"])
         replaces = self._amend_replaces(venue["symbol"])
-        sent = total - done if replaces else total
+        # rounded: 0.03 - 0.01 is 0.019999999999999997 in floats, which ccxt truncates to the step (0.01999)
+        sent = round(total - done, 12) if replaces else total
         new_price = price if price is not None else venue["price"]
         new = await self.exchange.edit_order(venue["id"], venue["symbol"], venue["type"], venue["side"],
                                              sent, new_price, {"clientOrderId": client_id})
@@ -335,7 +348,7 @@ class LiveExecutor(Executor):
             # the replacing venue order starts at 0 filled: what the old one filled is carried over
             self._report_fills(client_id, venue)
             self._carried[client_id] = done
-        self._apply(client_id, await self._with_fee(client_id, new))
+        self._apply(client_id, await self._with_trades(client_id, new))
         return new
 
     def _amend_replaces(self, symbol: str) -> bool:
@@ -372,7 +385,7 @@ class LiveExecutor(Executor):
         except ccxt.BaseError as exc:
             self.errors.append(self.clean(f"fetch {client_id}: {type(exc).__name__}: {exc}"))
             return
-        self._apply(client_id, await self._with_fee(client_id, latest))
+        self._apply(client_id, await self._with_trades(client_id, latest))
 
     async def resync(self) -> None:
         """After a reconnect: the venue's open orders again; ours that closed while we were away are
@@ -390,7 +403,7 @@ class LiveExecutor(Executor):
             if not self._ours(cid):
                 continue  # venue orders we do not know are for reconcile to surface, not ours to track
             latest = await call_with_retry(lambda v=venue: self.exchange.fetch_order(v["id"], v["symbol"]), self.policy)
-            self._apply(cid, await self._with_fee(cid, latest))
+            self._apply(cid, await self._with_trades(cid, latest))
 
     def _ours(self, client_id: str) -> bool:
         return self.sink is not None and client_id in getattr(self.sink, "orders", {})
@@ -407,34 +420,63 @@ class LiveExecutor(Executor):
             self.sink.report_status(client_id, _CLOSED[status], f"{status} at the exchange")
 
     def _report_fills(self, client_id: str, venue: dict) -> None:
+        """Report what `venue` (plus what replaced orders filled) shows filled beyond what was reported:
+        each of its trades not reported before as its own fill, oldest first, as long as their total
+        stays within the order's `filled` (a trade made after the order was read waits for the next
+        poll); what the trades do not account for, as one fill at the average price. A trade that such
+        a fill already covered (its trades could not be had then) is skipped when it shows up later."""
         if self.sink is None:
             return
         done = self._reported.get(client_id, 0.0)
         filled = self._carried.get(client_id, 0.0) + float(venue.get("filled") or 0.0)
-        if filled <= done:
+        room, tol = filled - done, _tol(filled)
+        if room <= tol:
             return
         quote = (self.exchange.markets.get(venue["symbol"]) or {}).get("quote")
-        trades = venue.get("trades") or []
-        if trades and sum(float(t["amount"]) for t in trades) >= filled - done - 1e-12 and done == 0.0 \
-                and client_id not in self._carried:
-            for t in trades:
-                self.sink.report_fill(self._fill(client_id, venue, t["price"], t["amount"], t.get("fee"),
-                                                 t.get("timestamp"), t.get("id"), t.get("takerOrMaker"), quote))
-        else:  # only totals known: one fill for the increment at the average price
+        seen = self._trade_ids.setdefault(client_id, set())
+        key = (client_id, str(venue["id"]))
+        owed = self._unmatched.get(key, 0.0)
+        for t in self._new_trades(client_id, venue):
+            amount = float(t["amount"])
+            if owed > tol:  # reported already, in a fill at the average price
+                seen.add(str(t["id"]))
+                owed -= amount
+                continue
+            if amount > room + tol:
+                break  # traded after the order was read: the next poll shows it in `filled`
+            seen.add(str(t["id"]))
+            self.sink.report_fill(self._fill(client_id, venue, t["price"], amount, t.get("fee"), t.get("timestamp"),
+                                             t["id"], t.get("takerOrMaker"), quote))
+            if (t.get("fee") or {}).get("cost") is not None:
+                self._fees[key] = self._fees.get(key, 0.0) + float(t["fee"]["cost"])
+            room -= amount
+        if room > tol:  # only totals known: one fill for the rest at the average price
             price = venue.get("average") or venue.get("price")
-            self.sink.report_fill(self._fill(client_id, venue, price, filled - done, self._fee_increment(client_id, venue),
+            self.sink.report_fill(self._fill(client_id, venue, price, room, self._fee_increment(client_id, venue),
                                              venue.get("lastTradeTimestamp"), f"{venue['id']}-{filled:g}", None, quote))
+            owed += room
+        self._unmatched[key] = owed
         self._reported[client_id] = filled
+
+    def _new_trades(self, client_id: str, venue: dict) -> list[dict]:
+        """The trades `venue` lists (from its answer, or fetched) that are this order's and not yet
+        accounted for, oldest first; trades without an id cannot be told apart and are left out."""
+        seen = self._trade_ids.get(client_id, set())
+        trades = [t for t in venue.get("trades") or [] if t.get("id") is not None and t.get("amount") is not None
+                  and t.get("order") in (None, venue["id"]) and str(t["id"]) not in seen]
+        return sorted(trades, key=lambda t: t.get("timestamp") or 0)
 
     def _fee_increment(self, client_id: str, venue: dict) -> dict | None:
         """The part of a venue order's cumulative fee (ccxt's order `fee`; Bybit v5 has no per-trade
-        detail in an order) not reported yet, for a fill known by totals only."""
+        detail in an order) not reported yet (by earlier fills, from trades or totals), for a fill known
+        by totals only."""
         fee = venue.get("fee") or {}
         if fee.get("cost") is None:
             return None
-        key = (client_id, venue["id"])
-        paid, self._fees[key] = self._fees.get(key, 0.0), float(fee["cost"])
-        return {"cost": float(fee["cost"]) - paid, "currency": fee.get("currency")}
+        key = (client_id, str(venue["id"]))
+        paid = self._fees.get(key, 0.0)
+        self._fees[key] = max(paid, float(fee["cost"]))
+        return {"cost": max(float(fee["cost"]) - paid, 0.0), "currency": fee.get("currency")}
 
     def _fill(self, client_id, venue, price, amount, fee, ts, trade_id, liquidity, quote) -> Fill:
         cost = 0.0

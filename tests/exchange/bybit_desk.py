@@ -1,6 +1,6 @@
 """A Bybit v5 order desk for linear perpetuals (one-way mode) for the local REST server: create,
-amend, cancel and query orders, and the net position each fill moves, so the live executor runs the
-real ccxt bybit client against something that keeps state, positions included.
+amend, cancel and query orders, the account's executions, and the net position each fill moves, so
+the live executor runs the real ccxt bybit client against something that keeps state, positions included.
 
 Recorded payloads in ../shared/data/exchange-payloads/bybit/nautilus are the templates; the fields
 that depend on the request or the desk's state are filled in, every other field stays as recorded:
@@ -8,6 +8,10 @@ that depend on the request or the desk's state are filled in, every other field 
 - /v5/position/list: http_get_positions.json, its BTCUSDT "Buy" row for a held position and its flat
   SOLUSDT row (side "", size "0") for a flat one;
 - /v5/account/info: http_get_account_info.json as recorded (a unified account);
+- /v5/execution/list: http_get_executions.json (envelope, and its first row, a maker BTCUSDT fill, for
+  every execution). Each fill is one execution: ids, prices, quantities, fee, time, maker flag and the
+  position it closed are filled in; markPrice and indexPrice are `last_price` (the desk has one price);
+  `seq` counts up from the recorded one;
 - fee rates: http_get_fee_rate.json (taker for orders that fill on arrival, maker for resting ones).
 Not recorded, so built as Bybit's v5 API docs describe:
 - /v5/order/create, /v5/order/amend, /v5/order/cancel: `{"retCode":0,"retMsg":"OK","result":
@@ -20,7 +24,9 @@ Not recorded, so built as Bybit's v5 API docs describe:
   order in ../ccxt carries it) and from which ccxt reads an order's fee.
 /v5/order/realtime follows the docs: with orderId or orderLinkId it returns that order whatever its
 status (the recent-orders window); otherwise open orders only (openOnly=0, the default) or the closed
-ones (openOnly=1). Market orders, and limits that cross, fill at once at `last_price` (the recorded
+ones (openOnly=1). /v5/execution/list answers the account's executions newest first (as Bybit
+sorts them), filtered by symbol, orderId, orderLinkId and execType, at most `limit` (default 50, at
+most 100) with no further page (nextPageCursor ""). Market orders, and limits that cross, fill at once at `last_price` (the recorded
 BTCUSDT linear ticker's last price by default); other limits rest until `fill()`. `seed()` places a
 resting order and `web_trade()` a filled one, the way the web UI or another session would.
 """
@@ -88,6 +94,10 @@ class BybitOrderDesk:
         self.account_info = _template("http_get_account_info.json")
         self.fees = {f["symbol"]: (float(f["takerFeeRate"]), float(f["makerFeeRate"]))
                      for f in _template("http_get_fee_rate.json")["result"]["list"]}
+        self.executions_t = _template("http_get_executions.json")
+        self.execution_t = self.executions_t["result"]["list"][0]
+        self.next_seq = int(self.execution_t["seq"])
+        self.executions: list[dict] = []  # the account's executions, oldest first
 
     # --- state -----------------------------------------------------------------------------------
     def seed(self, symbol: str, side: str, qty: float, price: float, link_id: str) -> dict:
@@ -141,7 +151,8 @@ class BybitOrderDesk:
         return o
 
     def _execute(self, o: dict, qty: float, price: float, maker: bool) -> None:
-        """`qty` of order `o` trades at `price`: the order's totals and the symbol's position move."""
+        """`qty` of order `o` trades at `price`: the order's totals, an execution row and the symbol's
+        position move."""
         rate = self.fees[o["symbol"]][1 if maker else 0]
         done = float(o["cumExecQty"]) + qty
         value = float(o["cumExecValue"]) + qty * price
@@ -151,13 +162,21 @@ class BybitOrderDesk:
                  cumExecValue=_num(value), cumExecFee=_num(fee), cumFeeDetail={"USDT": _num(fee)},
                  avgPrice=_num(value / done), leavesQty=_num(max(leaves, 0.0)),
                  leavesValue=_num(max(leaves, 0.0) * float(o["price"])), updatedTime=str(_now()))
-        self._move(o["symbol"], qty if o["side"] == "Buy" else -qty, price)
+        closed = self._move(o["symbol"], qty if o["side"] == "Buy" else -qty, price)
+        self.next_seq += 1
+        self.executions.append(dict(
+            copy.deepcopy(self.execution_t), symbol=o["symbol"], orderId=o["orderId"], orderLinkId=o["orderLinkId"],
+            side=o["side"], orderPrice=o["price"], orderQty=o["qty"], leavesQty=o["leavesQty"], orderType=o["orderType"],
+            execFee=_num(qty * price * rate), execId=str(uuid.uuid4()), execPrice=_num(price), execQty=_num(qty),
+            execType="Trade", execValue=_num(qty * price), execTime=o["updatedTime"], isMaker=maker, feeRate=_num(rate),
+            markPrice=_num(self.last_price), indexPrice=_num(self.last_price), closedSize=_num(closed), seq=self.next_seq))
 
-    def _move(self, symbol: str, signed: float, price: float) -> None:
+    def _move(self, symbol: str, signed: float, price: float) -> float:
         """Net one-way position: adding keeps a size-weighted entry, reducing keeps it, flipping
-        starts a new one at `price`."""
+        starts a new one at `price`. Returns the size the move closed."""
         size, avg = self.positions.get(symbol, (0.0, 0.0))
         new = size + signed
+        closed = min(abs(signed), abs(size)) if size and (size > 0) != (signed > 0) else 0.0
         if abs(new) < 1e-12:
             self.positions[symbol] = (0.0, 0.0)
         elif size == 0.0 or (size > 0) != (new > 0):
@@ -166,6 +185,7 @@ class BybitOrderDesk:
             self.positions[symbol] = (new, (abs(size) * avg + abs(signed) * price) / abs(new))
         else:
             self.positions[symbol] = (new, avg)
+        return closed
 
     def _cancel(self, o: dict) -> None:
         o.update(orderStatus="Cancelled", cancelType="CancelByUser", updatedTime=str(_now()))
@@ -203,6 +223,16 @@ class BybitOrderDesk:
         r["time"] = _now()
         return r
 
+    def _executions_reply(self, q: dict) -> dict:
+        rows = [e for e in self.executions[::-1] if q.get("symbol") in (None, e["symbol"])
+                and q.get("orderId") in (None, e["orderId"]) and q.get("orderLinkId") in (None, e["orderLinkId"])
+                and q.get("execType") in (None, e["execType"])]
+        r = copy.deepcopy(self.executions_t)
+        limit = min(int(q.get("limit", 50)), 100)
+        r["result"].update(list=copy.deepcopy(rows[:limit]), nextPageCursor="", category=q.get("category", "linear"))
+        r["time"] = _now()
+        return r
+
     # --- HTTP --------------------------------------------------------------------------------------
     def answer(self, method: str, path: str, q: dict) -> tuple[int, object] | None:
         if path == "/v5/order/create" and method == "POST":
@@ -225,6 +255,8 @@ class BybitOrderDesk:
             rows = [o for o in self.orders.values() if (o["orderStatus"] not in OPEN) == closed
                     and q.get("symbol") in (None, o["symbol"])]
             return 200, self._orders_reply(rows[::-1], category)  # newest first, as Bybit sorts
+        if path == "/v5/execution/list" and method == "GET":
+            return 200, self._executions_reply(q)
         if path == "/v5/position/list" and method == "GET":
             return 200, self._positions_reply(q)
         if path == "/v5/user/query-api" and method == "GET":
