@@ -8,7 +8,8 @@ snapshots and deltas, funding, open interest, liquidations, long/short). Then:
 Every order's fill time, average price and amount must be equal; the backtest adds only its
 end-of-data close of a position still open (the paper run simply stops holding it).
 Both paths decide at each closed candle, at the candle's end and before the record after it
-(engine.py, backtest/replay.py), with the configured prism, sizing, paper balance, fees and risk rules.
+(engine.py, backtest/replay.py), and check the prism strategy's stops on every trade (`on_trade`), with
+the configured prism, sizing, paper balance, fees and risk rules.
 """
 
 from __future__ import annotations
@@ -89,3 +90,5 @@ def test_a_paper_run_and_a_backtest_of_the_same_recording_make_the_same_trades(s
     assert len(backtest) - len(live) in (0, 1)   # the backtest closes what is still open at the end
     for a, b in zip(live, backtest, strict=False):
         assert a[0] == b[0] and a[1] == pytest.approx(b[1], rel=1e-9) and a[2] == pytest.approx(b[2], rel=1e-9)
+    if strategy == "prism":   # its stops fire between closes, on the trade through them, in both paths
+        assert any(ts % 60_000 for ts, _, _ in live)

@@ -210,34 +210,38 @@ def test_signal_strategy_enters_with_sizing_and_attaches_stops(shared_data):
     assert len(orders) == 1 and orders[0].reduce_only and desk.portfolio.positions[SYM].amount == 0
 
 
-@pytest.mark.parametrize("live", [False, True])
-def test_prism_strategy_decides_at_closes_and_its_stops_are_the_desks_only_with_real_money(live):
-    """Paper: the prism strategy decides and checks its stops at each closed candle, exactly as its
-    backtest (parity). Live: the desk watches the stops on every trade, so a stop never waits for the
-    close; the strategy then leaves them alone (no double exits)."""
+def test_prism_strategy_decides_at_closes_and_watches_its_stops_on_every_trade():
+    """The desk runs the prism strategy as its backtest does: decisions at closed candles only, its
+    stops checked by the strategy itself on every trade (`on_trade`), so an exit never waits for the
+    close and the desk adds no second plan."""
     from virtuoso_strategies.prism import PrismStrategy
 
-    from virtuoso_tui.model import OrderIntent
+    from virtuoso_tui.model import OrderIntent, Trade
 
     clock = [T0]
     state = MarketState(SYM)
     desk = TradingDesk(SqliteJournal(), {"paper": {"starting_balance": 10_000.0},
-                                         "strategy": {"enabled": True, "name": "prism", "timeframe": "15m"},
-                                         "live": live},
+                                         "strategy": {"enabled": True, "name": "prism", "timeframe": "15m"}},
                        {"paper": PaperExecutor({})}, [], lambda: clock[0], states=lambda: {SYM: state},
                        strategy_cls=PrismStrategy)
-    assert desk.bar_driven and desk.desk_stops is live and desk.strategy.manage_exits is not live
+    assert desk.bar_driven and not desk.desk_stops and desk.strategy.manage_exits
     assert desk.on_signal(Signal(SYM, T0, 90.0, "LONG", 1.0, {}, changed=True), state) == []  # closes only
     snap = BookSnapshot(SYM, T0, ((64_999.0, 100.0),), ((65_001.0, 100.0),), 1)
     state.apply(snap)
     desk.on_event(snap, state)
-    desk.strategy._atr[SYM] = 200.0   # what its last decision measured
+    desk.strategy._atr[SYM] = 200.0   # what its entry decision measured
     entry = desk.manager.submit(OrderIntent(SYM, "buy", 0.1, origin="strategy:prism"))
-    assert entry.status is OrderStatus.FILLED
-    if live:
-        assert desk.exits[SYM].stop == pytest.approx(entry.average_price - 2 * 200.0)
-    else:
-        assert SYM not in desk.exits   # the strategy's own plan, checked at the close
+    assert entry.status is OrderStatus.FILLED and SYM not in desk.exits   # no desk plan: the strategy's
+    above = Trade(SYM, T0 + 1_000, 64_900.0, 0.01, "sell")   # inside the 2-ATR stop: nothing
+    state.apply(above)
+    desk.on_event(above, state)
+    assert desk.portfolio.positions[SYM].amount == pytest.approx(0.1)
+    through = Trade(SYM, T0 + 2_000, entry.average_price - 401.0, 0.01, "sell")   # through the stop
+    state.apply(through)
+    desk.on_event(through, state)
+    exits = [o for o in desk.manager.orders.values() if o.reduce_only]
+    assert len(exits) == 1 and exits[0].status is OrderStatus.FILLED and exits[0].created_ts == T0
+    assert desk.portfolio.positions[SYM].amount == pytest.approx(0.0)
 
 
 def test_build_desk_from_the_plugin_host():

@@ -174,9 +174,10 @@ class PrismStrategy(SignalStrategy):
         self.last_signal: Signal | None = None
         self._seen = 0                 # closed candles of the strategy timeframe folded so far
         self._series: Any = None
-        #: the stops are checked here at each closed candle (backtests, paper); False when a desk watches
-        #: them on every trade instead (live trading: TradingDesk.desk_stops)
+        #: the stops are checked here, on every trade (`on_trade`) and at each close; False leaves them
+        #: to whoever runs the strategy
         self.manage_exits = True
+        self._ticked = False   # a trade was checked against the current plan (so closes use the close only)
         self._plan: ExitPlan | None = None
         self._plan_opened: int | None = None
 
@@ -285,21 +286,40 @@ class PrismStrategy(SignalStrategy):
             self.orders.append((len(self.tape) - 1, out))
         return out
 
-    def _exits(self, ctx: StrategyContext) -> list[OrderIntent]:
-        """Keep the stops in step with the position (a new entry gets `exit_plan`, flat drops it) and
-        check them against the closed candle; the exits due as reduce-only intents."""
+    def _plan_for(self, ctx: StrategyContext) -> ExitPlan | None:
+        """The stops in step with the position: a new entry gets `exit_plan`, flat drops it."""
         pos = ctx.position
         if not pos.amount:
             self._plan = self._plan_opened = None
-            return []
+            self._ticked = False
+            return None
         if self._plan is None or self._plan_opened != pos.opened_ts or self._plan.side != pos.side:
             self._plan = self.exit_plan(ctx.symbol, pos.side, pos.entry_price, abs(pos.amount), pos.opened_ts,
                                         timeframe_ms(ctx.timeframe))
             self._plan_opened = pos.opened_ts
-        if self._plan is None:
+            self._ticked = False
+        return self._plan
+
+    def on_trade(self, ctx: StrategyContext, price: float, ts: int) -> list[OrderIntent]:
+        """Stops on every trade (recordings and the desk alike), so an exit never waits for the close."""
+        if not self.manage_exits or self._plan_for(ctx) is None:
+            return []
+        self._ticked = True
+        return self._due(ctx, self._plan.update(price, ts))
+
+    def _exits(self, ctx: StrategyContext) -> list[OrderIntent]:
+        """The stops at a closed candle: against its high/low when no trade was seen since the entry
+        (candle data), else against its close (every trade was checked already); the exits due as
+        reduce-only intents."""
+        if self._plan_for(ctx) is None:
             return []
         last = self._series.last
-        due = self._plan.update(last.close, ctx.now, last.high, last.low)
+        if self._ticked:
+            return self._due(ctx, self._plan.update(last.close, ctx.now))
+        return self._due(ctx, self._plan.update(last.close, ctx.now, last.high, last.low))
+
+    def _due(self, ctx: StrategyContext, due: list) -> list[OrderIntent]:
+        pos = ctx.position
         side = "sell" if pos.amount > 0 else "buy"
         return [OrderIntent(ctx.symbol, side, min(ex.amount, abs(pos.amount)), reduce_only=True,
                             origin=f"exit:{ex.reason}", tag=f"exit:{ex.reason}") for ex in due]

@@ -212,6 +212,15 @@ def run_recording(events: Iterable[Any], strategy: Strategy, *, symbol: str, tim
         elif isinstance(event, (BookSnapshot, BookDelta)):
             broker.on_book()
         decide(kinds)
+        if isinstance(event, Trade):   # what must not wait for the close (stops), as the desk does live
+            ctx.now, ctx.position, ctx.cash = ts, broker.position, broker.cash
+            ctx.equity = broker.cash + broker.position.amount * event.price
+            between = strategy.on_trade(ctx, event.price, ts)
+            if between:
+                decisions.append((series.total, _summary(between)))
+                for intent in between:
+                    broker.submit(intent, ts)
+                record_fills(broker.fill_from_book(ts), series.total, "exit")
         if perpetual and isinstance(event, Funding) and event.settled:
             mark = event.mark or state.last_price
             if mark:

@@ -135,12 +135,9 @@ class TradingDesk:
         #: backtest (the prism strategy: its own prism and stops; sma_cross ...); a plain SignalStrategy
         #: acts on the console's confirmed signal changes instead, with the desk managing its stops
         self.bar_driven = self.strategy is not None and type(self.strategy).on_bar is not Strategy.on_bar
-        #: who watches the strategy's stops: the desk, on every trade (a plain SignalStrategy; and with
-        #: real money, `live`, any signal strategy: a stop must not wait for the candle's close), or the
-        #: strategy itself at each close, exactly as its backtest does (paper)
-        self.desk_stops = isinstance(self.strategy, SignalStrategy) and (not self.bar_driven or bool(settings.get("live")))
-        if self.desk_stops and hasattr(self.strategy, "manage_exits"):
-            self.strategy.manage_exits = False
+        #: who watches the strategy's stops on every trade: the desk for a plain SignalStrategy; a bar
+        #: strategy (prism) watches its own through `on_trade`, exactly as in its backtest, paper or live
+        self.desk_stops = isinstance(self.strategy, SignalStrategy) and not self.bar_driven
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @property
@@ -215,6 +212,8 @@ class TradingDesk:
             for ex in execs:
                 ex.on_trade(event)
             self._manage_exits(symbol, event.price, event.ts)
+            if self.bar_driven and state is not None:
+                self._strategy_trade(symbol, event, state)
         elif isinstance(event, BookSnapshot | BookDelta):
             book = getattr(state, "book", None)
             if book is None:
@@ -260,6 +259,13 @@ class TradingDesk:
         ctx = StrategyContext(candle.symbol, self.strategy_timeframe, self.now(), state,
                               self.portfolio.position(candle.symbol), self.portfolio.equity(), self.portfolio.cash)
         intents = self.strategy.on_bar(ctx)
+        return [self.manager.submit(replace(i, origin=f"strategy:{self.strategy.name}")) for i in intents]
+
+    def _strategy_trade(self, symbol: str, trade: Trade, state: Any) -> list[Order]:
+        """Every trade to a bar strategy's `on_trade` (its stops), as a recording backtest does."""
+        ctx = StrategyContext(symbol, self.strategy_timeframe, self.now(), state, self.portfolio.position(symbol),
+                              self.portfolio.equity(), self.portfolio.cash)
+        intents = self.strategy.on_trade(ctx, trade.price, trade.ts)
         return [self.manager.submit(replace(i, origin=f"strategy:{self.strategy.name}")) for i in intents]
 
     def on_signal(self, signal: Any, state: Any) -> list[Order]:

@@ -72,6 +72,11 @@ class Strategy:
     def on_signal(self, ctx: StrategyContext, signal: Signal) -> list[OrderIntent]:
         return []
 
+    def on_trade(self, ctx: StrategyContext, price: float, ts: int) -> list[OrderIntent]:
+        """Every trade between closes (a recording backtest and the desk call it alike): for what must
+        not wait for the close, such as stops. Most strategies decide at closes only."""
+        return []
+
     def target_positions(self, ts: np.ndarray, open_: np.ndarray, high: np.ndarray, low: np.ndarray,
                          close: np.ndarray, volume: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"strategy {self.name!r} is not vectorisable")

@@ -117,6 +117,6 @@ def build_desk(*, host: Any, settings: Any, storage: Any, bus: Any, now: Callabl
             strategy["params"] = strategy_cls.config_params(settings)
     journal = storage if storage is not None else SqliteJournal(":memory:")
     return TradingDesk(journal, {"paper": paper, "strategy": strategy, "sizing": strategy.get("sizing") or {},
-                                 "session": session_prefix(journal, live=bool(live)), "live": bool(live)},
+                                 "session": session_prefix(journal, live=bool(live))},
                        execs, rules, now, emit=bus.publish, plugin_commands=commands, algos=algos, states=states,
                        default_executor=default, strategy_cls=strategy_cls)
