@@ -8,7 +8,7 @@ import pytest
 from virtuoso_ccxt.executor import LiveExecutor, LiveExecutorError
 
 from tests.exchange import RestFault
-from tests.exchange.live import assert_no_secret, order_manager, serving
+from tests.exchange.live import assert_no_secret, order_manager, serving, started
 from tests.exchange.order_desk import FEE_RATE, BinanceOrderDesk
 from virtuoso_tui.model import OrderIntent, OrderStatus, OrderType
 from virtuoso_tui.trading.journal import SqliteJournal
@@ -90,9 +90,7 @@ async def test_venue_fill_is_picked_up_by_poll_as_the_venue_trades_it(venue):
     its trades fetched (myTrades by orderId), and each trade is journalled as it was made: the venue's
     trade id, time, fee and maker flag. A poll that finds nothing new reports and asks nothing."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent("BTC/USDT", "sell", 0.03, OrderType.LIMIT, price=80_000.0))
     await ex.drain()
     assert [r for r in server.requests if r.path == "/api/v3/myTrades"] == []  # nothing filled, nothing to ask
@@ -120,9 +118,7 @@ async def test_a_trade_made_after_the_order_was_read_waits_for_the_next_poll(ven
     Only what the order showed is reported (never more than the venue says filled); the newer trade
     comes with the next poll, which shows it in the order's totals."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent("BTC/USDT", "sell", 0.03, OrderType.LIMIT, price=80_000.0))
     await ex.drain()
     order_id = venue_order(desk, o.client_id)["orderId"]
@@ -154,9 +150,7 @@ async def test_trades_that_cannot_be_fetched_leave_a_fill_at_the_average_and_an_
     totals (made-up id, taker, no fee) and the reason kept without the key. When the trades come with
     the next fill, the trade that fill covered is not reported again; the new one is, as it was made."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent("BTC/USDT", "sell", 0.03, OrderType.LIMIT, price=80_000.0))
     await ex.drain()
     order_id = venue_order(desk, o.client_id)["orderId"]
@@ -184,9 +178,7 @@ async def test_fills_before_and_after_a_cancel_replace_amend_are_the_venue_trade
     """Binance spot amends by cancel-replace: the replacing order starts at 0 filled. Its trades are
     fetched by its own id, and the fills of both venue orders are journalled once each, by trade."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent("BTC/USDT", "sell", 0.03, OrderType.LIMIT, price=80_000.0))
     await ex.drain()
     first = venue_order(desk, o.client_id)["orderId"]
@@ -211,9 +203,7 @@ async def test_a_fee_in_bnb_counts_as_zero_without_an_error(venue):
     currency: the fill is journalled with fee 0, as for a fill in the create's FULL answer."""
     server, desk = venue
     desk.bnb_price = 600.0
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent("BTC/USDT", "buy", 0.02, OrderType.LIMIT, price=60_000.0))
     await ex.drain()
     desk.fill(venue_order(desk, o.client_id)["orderId"])

@@ -10,7 +10,13 @@ from virtuoso_ccxt.executor import LiveExecutor, LiveExecutorError
 
 from tests.exchange import RestFault
 from tests.exchange.binance_futures_desk import BinanceFuturesDesk
-from tests.exchange.live import assert_no_secret, check_outside_trade_is_surfaced, order_manager, serving
+from tests.exchange.live import (
+    assert_no_secret,
+    check_outside_trade_is_surfaced,
+    order_manager,
+    serving,
+    started,
+)
 from virtuoso_tui.model import OrderIntent, OrderStatus, OrderType
 from virtuoso_tui.trading.journal import SqliteJournal
 
@@ -105,9 +111,7 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
 
 async def test_venue_fill_is_picked_up_by_poll_as_the_maker_trade_it_was(venue):
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "sell", 0.03, OrderType.LIMIT, price=12_500.0))
     await ex.drain()
     assert ex.open_ids() == {o.client_id} and desk.position("BTCUSDT") == 0.0
@@ -130,9 +134,7 @@ async def test_a_partial_fill_and_the_rest_across_polls_are_each_their_own_trade
     """Partly filled, polled twice (the second poll finds nothing new: no fill, no trades asked), then
     filled: two fills, each the venue's trade with its id and maker fee, none twice."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "sell", 0.03, OrderType.LIMIT, price=12_500.0))
     await ex.drain()
     order_id = venue_order(desk, o.client_id)["orderId"]
@@ -156,9 +158,7 @@ async def test_amend_after_a_partial_fill_keeps_the_fills_once(venue):
     """Binance futures modifies in place: the order keeps what it filled and `quantity` is its new
     total, so nothing is carried over as on spot's cancel-replace, and no fill or fee counts twice."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "buy", 0.05, OrderType.LIMIT, price=11_000.0))
     await ex.drain()
     desk.fill(venue_order(desk, o.client_id)["orderId"], 0.02)
@@ -184,9 +184,7 @@ async def test_amend_after_a_partial_fill_keeps_the_fills_once(venue):
 
 async def test_an_amend_that_crosses_fills_at_once_as_a_taker(venue):
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "buy", 0.02, OrderType.LIMIT, price=11_000.0))
     await ex.drain()
     om.amend(o.client_id, price=12_000.0)  # above the desk's last price
@@ -202,9 +200,7 @@ async def test_an_amend_that_changes_nothing_is_refused_and_the_order_stays(venu
     """Binance refuses a modify that changes nothing (-5027): the refusal is kept as an error, the
     order stays open here and at the venue as it was."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "buy", 0.02, OrderType.LIMIT, price=11_000.0))
     await ex.drain()
     om.amend(o.client_id, price=11_000.0)
@@ -221,9 +217,7 @@ async def test_a_market_order_answered_as_accepted_only_is_fetched_at_once(venue
     order's state for long, as a market order does not rest: it is fetched once, straight away."""
     server, desk = venue
     desk.ack_only = True
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
     assert om.orders[o.client_id].status is OrderStatus.FILLED and ex.open_ids() == set()
@@ -248,9 +242,7 @@ async def test_an_accepted_only_market_order_the_venue_cannot_show_yet_is_filled
         return answer(method, path, q)
 
     monkeypatch.setattr(desk, "answer", not_yet)
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
     assert len(refused) == 1 and len(ex.errors) == 1 and "Order does not exist" in ex.errors[0]
@@ -263,9 +255,7 @@ async def test_an_accepted_only_market_order_the_venue_cannot_show_yet_is_filled
 
 async def test_an_ioc_that_does_not_cross_and_a_post_only_that_would_expire(venue):
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     ioc = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.LIMIT, price=11_000.0, time_in_force="ioc"))
     post = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.LIMIT, price=12_000.0, post_only=True))
     await ex.drain()
@@ -282,9 +272,7 @@ async def test_trades_that_cannot_be_fetched_leave_a_fill_at_the_average_and_an_
     order is the truth) with a made-up id, as a taker, its fee unknown, and the reason kept without
     the key."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     server.faults = [RestFault("/fapi/v1/userTrades", "auth")]
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()

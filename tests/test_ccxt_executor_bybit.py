@@ -10,7 +10,13 @@ from virtuoso_ccxt.executor import LiveExecutor, LiveExecutorError
 
 from tests.exchange import RestFault
 from tests.exchange.bybit_desk import BybitOrderDesk
-from tests.exchange.live import assert_no_secret, check_outside_trade_is_surfaced, order_manager, serving
+from tests.exchange.live import (
+    assert_no_secret,
+    check_outside_trade_is_surfaced,
+    order_manager,
+    serving,
+    started,
+)
 from virtuoso_tui.model import OrderIntent, OrderStatus, OrderType
 from virtuoso_tui.trading.journal import SqliteJournal
 
@@ -97,9 +103,7 @@ async def test_place_fill_amend_cancel_and_reconcile_orders_and_positions_after_
 
 async def test_venue_fill_is_picked_up_by_poll_as_the_maker_execution_it_was(venue):
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "sell", 0.03, OrderType.LIMIT, price=80_000.0))
     await ex.drain()
     assert ex.open_ids() == {o.client_id} and desk.position("BTCUSDT") == 0.0
@@ -122,9 +126,7 @@ async def test_an_acknowledged_order_that_cannot_be_fetched_is_polled_later(venu
     """The create went through but the fetch behind Bybit's ids-only answer failed: the order is held
     open as sent, never reported rejected, and poll() finds its fill."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     server.faults = [RestFault("/v5/order/realtime", "auth")]
     o = om.submit(OrderIntent(BTC, "buy", 0.01, OrderType.MARKET))
     await ex.drain()
@@ -141,9 +143,7 @@ async def test_a_partial_fill_and_the_rest_across_polls_are_each_their_own_execu
     """Partly filled, polled twice (the second poll finds nothing new: no fill, no executions asked),
     then filled: two fills, each the venue's execution with its id and maker fee, none twice."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "sell", 0.03, OrderType.LIMIT, price=80_000.0))
     await ex.drain()
     order_id = venue_order(desk, o.client_id)["orderId"]
@@ -167,9 +167,7 @@ async def test_executions_that_cannot_be_fetched_leave_a_fill_from_the_order_and
     order's, its id made up, taker) and the reason kept without the key. The next fill comes with
     the executions: the one already covered is not reported again, the new one is, fee and all."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "sell", 0.03, OrderType.LIMIT, price=80_000.0))
     await ex.drain()
     order_id = venue_order(desk, o.client_id)["orderId"]
@@ -196,9 +194,7 @@ async def test_amend_after_a_partial_fill_keeps_the_fills_once(venue):
     """Bybit amends in place: the order keeps what it filled and `qty` stays its total, so nothing is
     carried over as on a cancel-replace venue, and no fill is counted twice."""
     server, desk = venue
-    ex = executor(server)
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server))
     o = om.submit(OrderIntent(BTC, "buy", 0.05, OrderType.LIMIT, price=50_000.0))
     await ex.drain()
     desk.fill(venue_order(desk, o.client_id)["orderId"], 0.02)
@@ -223,9 +219,7 @@ async def test_amend_after_a_partial_fill_keeps_the_fills_once(venue):
 async def test_positions_are_reconciled_per_symbol(venue):
     """Two linear symbols (Bybit answers one symbol a call): a web-UI trade shows on its symbol only."""
     server, desk = venue
-    ex = executor(server, (BTC, ETH))
-    await ex.start()
-    om = order_manager(SqliteJournal(":memory:"), ex, [])
+    ex, om = await started(executor(server, (BTC, ETH)))
     om.submit(OrderIntent(BTC, "sell", 0.2, OrderType.MARKET))
     await ex.drain()
     desk.web_trade("ETHUSDT", "Sell", 1.5)

@@ -70,3 +70,12 @@ async def check_outside_trade_is_surfaced(executor: Any, manager: OrderManager, 
     assert [a.message for a in alerts if a.source == "reconcile" and "position" in a.message] == [
         f"position {diff}: the venue's position is not the journal's"]
     assert manager.portfolio.positions[symbol].amount == pytest.approx(journal)  # surfaced, never corrected
+
+
+async def started(executor: Any, journal: Any = None, alerts: list | None = None) -> tuple[Any, OrderManager]:
+    """`executor` started (markets, open orders, positions fetched) and the order manager it reports
+    to, on `journal` (an in-memory SqliteJournal by default)."""
+    from virtuoso_tui.trading.journal import SqliteJournal
+
+    await executor.start()
+    return executor, order_manager(journal if journal is not None else SqliteJournal(":memory:"), executor, alerts)
