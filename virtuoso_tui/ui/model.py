@@ -106,7 +106,7 @@ class ConsoleModel:
                 self._log(payload.ts, "info", f"{symbol} signal {payload.side} at {payload.score:.1f}"
                           if payload.score is not None else f"{symbol} signal {payload.side}")
         elif topic in ("book", "candle"):
-            pass
+            pass  # nothing to keep: their panels read the engine's state; they are only marked dirty below
         else:
             self._slow(topic, payload)
             return
